@@ -22,7 +22,8 @@ class Diagnostic:
     def render(self, source: str | None, filename: str = "<input>") -> str:
         """`file:line:col: error: message`, then the source line and a caret under the culprit."""
         if self.span is None:
-            return f"{filename}: error: {self.message}"
+            where = "azdsl" if filename == "<input>" else filename
+            return f"{where}: error: {self.message}"
         head = f"{filename}:{self.span.line}:{self.span.col}: error: {self.message}"
         lines = source.splitlines() if source is not None else []
         if not 1 <= self.span.line <= len(lines):

@@ -1,0 +1,469 @@
+"""Tasks (SEMANTICS §5): generated regression, projected binary image classification, .npz data.
+
+Every task is a pure function of (kind, F, sizes, seeds): generators draw from numpy's
+Generator(PCG64) seeded with (seed, salt), and every sum runs one term at a time in index order
+(never BLAS), so the same seeds give the same bits on every machine. Bit parity with the
+original's MT19937 streams is not attempted (reference §11.15).
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import math
+import pickle
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from azdsl.errors import ConfigError
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+REGRESSION = "regression"
+CLASSIFICATION = "classification"
+TASK_KINDS = ("linear", "affine", "nonlinear", "projected", "npz")
+DATASETS = ("digits", "cifar10", "mnist", "fashion_mnist")
+
+# Salts keep the streams of one seed apart (values from the original's seed offsets).
+_DATA_SALT = {"linear": 939723201, "affine": 939723202, "nonlinear": 865546086}
+_PARAM_SALT = {"linear": 997958712, "affine": 997958713, "nonlinear": 174299604}
+_PERM_SALT = 3274582109
+_PAIR_SALT = 856572777
+_SPLIT_SALT = 2024061101
+
+# The original's default seed lists (reference §8.1), continued by +1 past their end.
+DEFAULT_PARAM_SEEDS = (1001, 1012, 1010, 1000, 1006, 1008, 1007, 1003)
+DEFAULT_DATA_SEEDS = (11001, 11012, 11010, 11000, 11006, 11008, 11007, 11003)
+
+HELD_OUT_PAIRS: tuple[tuple[int, int], ...] = (
+    (4, 6), (3, 5), (8, 9), (3, 8), (0, 9), (2, 9), (1, 8), (3, 6), (0, 5),
+)
+SEARCH_PAIRS: tuple[tuple[int, int], ...] = tuple(
+    (i, j) for i in range(10) for j in range(i + 1, 10) if (i, j) not in HELD_OUT_PAIRS
+)
+MAX_PER_CLASS = 5000
+
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    """One task: F, training and validation examples, a kind, epochs and the epoch order."""
+
+    name: str
+    kind: str  # REGRESSION or CLASSIFICATION
+    dim: int
+    x_train: FloatArray
+    y_train: FloatArray
+    x_valid: FloatArray
+    y_valid: FloatArray
+    epochs: int = 1
+    perm: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    index: int = 0  # position in its collection (keys the random stream)
+    x_test: FloatArray | None = None
+    y_test: FloatArray | None = None
+
+    def __post_init__(self) -> None:
+        def as_float(a: Any) -> FloatArray:
+            return np.ascontiguousarray(a, dtype=np.float64)
+
+        for name in ("x_train", "y_train", "x_valid", "y_valid"):
+            object.__setattr__(self, name, as_float(getattr(self, name)))
+        n = len(self.y_train)
+        perm = self.perm if len(self.perm) else np.arange(n)
+        object.__setattr__(self, "perm", np.ascontiguousarray(perm, dtype=np.int64))
+        if self.kind not in (REGRESSION, CLASSIFICATION):
+            raise ValueError(f"task kind must be {REGRESSION!r} or {CLASSIFICATION!r}")
+        if self.x_train.shape != (n, self.dim) or self.x_valid.shape != (
+            len(self.y_valid), self.dim
+        ):
+            raise ValueError("x arrays must be (examples, dim) and match their y arrays")
+        if sorted(self.perm.tolist()) != list(range(n)):
+            raise ValueError("perm must be a permutation of the training examples")
+
+
+def generator(seed: int, salt: int) -> np.random.Generator:
+    """numpy's PCG64 generator for one (seed, salt) pair."""
+    return np.random.Generator(np.random.PCG64([seed % 2**64, salt]))
+
+
+def _rows_dot(x: FloatArray, w: FloatArray) -> FloatArray:
+    """x @ w for each row, summed one term at a time in index order."""
+    total = np.zeros(x.shape[0])
+    for k in range(x.shape[1]):
+        total = total + x[:, k] * w[k]
+    return total
+
+
+def epoch_permutation(n: int, data_seed: int) -> IntArray:
+    """The fixed order of epochs after the first (one per task, drawn from its data seed)."""
+    return generator(data_seed, _PERM_SALT).permutation(n).astype(np.int64)
+
+
+def _features(kind: str, data_seed: int, dim: int, n_train: int, n_valid: int) -> FloatArray:
+    # Training vectors first, then validation vectors, from one stream.
+    return generator(data_seed, _DATA_SALT[kind]).standard_normal((n_train + n_valid, dim))
+
+
+def _split(name: str, kind: str, x: FloatArray, y: FloatArray, n_train: int, data_seed: int,
+           index: int, epochs: int) -> Task:
+    return Task(name, kind, x.shape[1], x[:n_train], y[:n_train], x[n_train:], y[n_train:],
+                epochs, epoch_permutation(n_train, data_seed), index)
+
+
+def linear_task(dim: int, num_train: int, num_valid: int, param_seed: int, data_seed: int, *,
+                bias: bool = False, index: int = 0, epochs: int = 1) -> Task:
+    """y = w.x (and + b when `bias`), x and w standard normal; no noise."""
+    kind = "affine" if bias else "linear"
+    x = _features(kind, data_seed, dim, num_train, num_valid)
+    weights = generator(param_seed, _PARAM_SALT[kind])
+    w = weights.standard_normal(dim)
+    y = _rows_dot(x, w)
+    if bias:
+        y = y + weights.standard_normal()
+    name = f"{kind}-F{dim}-p{param_seed}-d{data_seed}"
+    return _split(name, REGRESSION, x, y, num_train, data_seed, index, epochs)
+
+
+def nonlinear_task(dim: int, num_train: int, num_valid: int, param_seed: int, data_seed: int,
+                   *, index: int = 0, epochs: int = 1) -> Task:
+    """y = w2 . relu(W1 x) with rows 0 and 2 of W1 and entries 0 and 2 of w2 zeroed."""
+    x = _features("nonlinear", data_seed, dim, num_train, num_valid)
+    weights = generator(param_seed, _PARAM_SALT["nonlinear"])
+    w1 = weights.standard_normal((dim, dim))  # row by row
+    w2 = weights.standard_normal(dim)
+    for zeroed in (0, 2):
+        if zeroed < dim:
+            w1[zeroed, :] = 0.0
+            w2[zeroed] = 0.0
+    hidden = np.stack([_rows_dot(x, w1[i]) for i in range(dim)], axis=1)
+    y = _rows_dot(np.maximum(hidden, 0.0), w2)
+    name = f"nonlinear-F{dim}-p{param_seed}-d{data_seed}"
+    return _split(name, REGRESSION, x, y, num_train, data_seed, index, epochs)
+
+
+# ---- image data sets ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ImageSet:
+    """Flattened images (raw pixel values) and integer class labels."""
+
+    name: str
+    images: npt.NDArray[Any]  # (N, D), any numeric dtype
+    labels: IntArray  # (N,)
+
+
+def load_digits() -> ImageSet:
+    """scikit-learn's bundled 8x8 digits (1,797 images; needs the `data` extra)."""
+    try:
+        from sklearn.datasets import load_digits as sk_load_digits
+    except ImportError as exc:
+        raise ConfigError("the digits data set needs scikit-learn: pip install 'azdsl[data]'") \
+            from exc
+    bunch = sk_load_digits()
+    return ImageSet("digits", np.asarray(bunch.data, dtype=np.float64),
+                    np.asarray(bunch.target, dtype=np.int64))
+
+
+def load_cifar10(path: str | Path) -> ImageSet:
+    """CIFAR-10's training batches (data_batch_1..5, the python pickle version)."""
+    folder = Path(path)
+    if not (folder / "data_batch_1").exists() and (folder / "cifar-10-batches-py").is_dir():
+        folder = folder / "cifar-10-batches-py"
+    images, labels = [], []
+    for k in range(1, 6):
+        file = folder / f"data_batch_{k}"
+        if not file.exists():
+            raise ConfigError(f"{file}: missing (expected CIFAR-10's python batches)")
+        try:
+            with file.open("rb") as handle:
+                batch = pickle.load(handle, encoding="bytes")
+            data = np.asarray(batch[b"data"], dtype=np.uint8)
+            batch_labels = np.asarray(batch[b"labels"], dtype=np.int64)
+        except Exception as exc:  # any unreadable batch is a user's data problem
+            raise ConfigError(f"{file}: not a CIFAR-10 python batch ({exc})") from exc
+        if data.ndim != 2 or data.shape[0] != batch_labels.shape[0]:
+            raise ConfigError(f"{file}: data and labels do not match")
+        images.append(data)
+        labels.append(batch_labels)
+    return ImageSet("cifar10", np.concatenate(images), np.concatenate(labels))
+
+
+def _read_idx(folder: Path, stem: str) -> npt.NDArray[np.uint8]:
+    for file in (folder / stem, folder / f"{stem}.gz"):
+        if file.exists():
+            opener: Any = gzip.open if file.suffix == ".gz" else open
+            with opener(file, "rb") as handle:
+                raw = handle.read()
+            break
+    else:
+        raise ConfigError(f"{folder / stem}: missing (expected an idx file, .gz or not)")
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ConfigError(f"{file}: not an idx file of unsigned bytes")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    dims = [int.from_bytes(raw[4 + 4 * k: 8 + 4 * k], "big") for k in range(ndim)]
+    if len(raw) != header + math.prod(dims):
+        raise ConfigError(f"{file}: size does not match its header")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def load_idx(path: str | Path, name: str = "mnist") -> ImageSet:
+    """MNIST or Fashion-MNIST training files (train-images-idx3-ubyte, train-labels-idx1-ubyte)."""
+    folder = Path(path)
+    images = _read_idx(folder, "train-images-idx3-ubyte")
+    labels = _read_idx(folder, "train-labels-idx1-ubyte")
+    if images.ndim < 2 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+        raise ConfigError(f"{folder}: image and label files do not match")
+    return ImageSet(name, images.reshape(images.shape[0], -1), labels.astype(np.int64))
+
+
+@functools.lru_cache(maxsize=4)
+def load_images(dataset: str, path: str | None = None) -> ImageSet:
+    """One of DATASETS (digits is bundled; the others read `path`)."""
+    if dataset == "digits":
+        return load_digits()
+    if dataset not in DATASETS:
+        raise ConfigError(f"unknown data set {dataset!r} (known: {', '.join(DATASETS)})")
+    if path is None:
+        raise ConfigError(f"the {dataset} data set needs a data path")
+    if not Path(path).is_dir():
+        raise ConfigError(f"{path}: no such folder")
+    return load_cifar10(path) if dataset == "cifar10" else load_idx(path, dataset)
+
+
+def _clamp_share(size: int, share: float, room_pos: int, room_neg: int) -> int:
+    """Positives in a split of `size`: proportional, within what each class has left."""
+    wanted = math.floor(size * share + 0.5)
+    return max(size - room_neg, min(room_pos, wanted))
+
+
+def stratified_split(
+    labels: IntArray, sizes: Sequence[int], rng: np.random.Generator
+) -> list[IntArray]:
+    """Index arrays of disjoint splits of the given sizes, each with the labels' class mix."""
+    positives = rng.permutation(np.flatnonzero(labels == 1))
+    negatives = rng.permutation(np.flatnonzero(labels == 0))
+    share = len(positives) / len(labels)
+    room_pos, room_neg = len(positives), len(negatives)
+    splits = []
+    for size in sizes:
+        n_pos = _clamp_share(size, share, room_pos, room_neg)
+        n_neg = size - n_pos
+        start_pos, start_neg = len(positives) - room_pos, len(negatives) - room_neg
+        chosen = np.concatenate([positives[start_pos:start_pos + n_pos],
+                                 negatives[start_neg:start_neg + n_neg]])
+        splits.append(rng.permutation(chosen).astype(np.int64))
+        room_pos, room_neg = room_pos - n_pos, room_neg - n_neg
+    return splits
+
+
+def _project(images: npt.NDArray[Any], matrix: FloatArray) -> FloatArray:
+    """images @ matrix, accumulated over pixels in order (no BLAS: same bits everywhere)."""
+    out = np.zeros((images.shape[0], matrix.shape[1]))
+    for d in range(images.shape[1]):
+        out += images[:, d].astype(np.float64)[:, None] * matrix[d][None, :]
+    return out
+
+
+def _standardise(train: FloatArray, *others: FloatArray) -> list[FloatArray]:
+    """Scale every column by the training split's mean and population std (0 std -> 1)."""
+    mean = np.zeros(train.shape[1])
+    for row in train:
+        mean = mean + row
+    mean = mean / train.shape[0]
+    var = np.zeros(train.shape[1])
+    for row in train:
+        var = var + (row - mean) * (row - mean)
+    std = np.sqrt(var / train.shape[0])
+    std[std == 0.0] = 1.0
+    return [(a - mean) / std for a in (train, *others)]
+
+
+def _pair_list(pairs: str | Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    if pairs == "search":
+        return list(SEARCH_PAIRS)
+    if pairs in ("heldout", "held_out", "select", "final"):
+        return list(HELD_OUT_PAIRS)
+    if isinstance(pairs, str):
+        raise ConfigError(f"unknown pair list {pairs!r} (use 'search', 'heldout' or pairs)")
+    result = []
+    for pair in pairs:
+        a, b = (int(c) for c in pair)
+        if a == b:
+            raise ConfigError(f"class pair ({a}, {b}) needs two different classes")
+        result.append((min(a, b), max(a, b)))
+    if not result:
+        raise ConfigError("no class pairs given")
+    return result
+
+
+def projected_task(images: ImageSet, dim: int, num_train: int, num_valid: int, data_seed: int,
+                   *, pairs: str | Sequence[tuple[int, int]] = "search", num_test: int = 0,
+                   index: int = 0, epochs: int = 1) -> Task:
+    """Binary classification of a class pair of `images`, projected to `dim` features."""
+    options = _pair_list(pairs)
+    positive, negative = options[int(generator(data_seed, _PAIR_SALT).integers(len(options)))]
+    chosen = []
+    for cls in (positive, negative):  # positive class first, as the original
+        found = np.flatnonzero(images.labels == cls)[:MAX_PER_CLASS]
+        if len(found) == 0:
+            raise ConfigError(f"{images.name}: no images of class {cls}")
+        chosen.append(found)
+    rows = np.concatenate(chosen)
+    labels = (images.labels[rows] == positive).astype(np.int64)
+    if num_train + num_valid + num_test > len(rows):
+        raise ConfigError(
+            f"{images.name} classes {positive}/{negative} have {len(rows)} images; "
+            f"{num_train} train + {num_valid} valid + {num_test} test do not fit"
+        )
+    rng = generator(data_seed, _SPLIT_SALT)
+    train, valid, test = stratified_split(labels, (num_train, num_valid, num_test), rng)
+    projection = rng.standard_normal((images.images.shape[1], dim))
+    x_train, x_valid, x_test = _standardise(
+        *(_project(images.images[rows[split]], projection) for split in (train, valid, test))
+    )
+    y_train, y_valid, y_test = (labels[split].astype(np.float64) for split in (train, valid, test))
+    name = f"{images.name}-pos_{positive}-neg_{negative}-dim_{dim}-seed_{data_seed}"
+    return Task(name, CLASSIFICATION, dim, x_train, y_train, x_valid, y_valid, epochs,
+                epoch_permutation(num_train, data_seed), index, x_test, y_test)
+
+
+# ---- a user's own data -------------------------------------------------------------------------
+
+
+def npz_task(path: str | Path, *, dim: int | None = None, num_train: int | None = None,
+             num_valid: int | None = None, kind: str | None = None, data_seed: int = 0,
+             index: int = 0, epochs: int = 1) -> Task:
+    """A task from an .npz file with x_train, y_train, x_valid, y_valid (and optional `kind`)."""
+    file = Path(path)
+
+    def bad(message: str) -> ConfigError:
+        return ConfigError(f"{file}: {message}")
+
+    try:
+        with np.load(file, allow_pickle=False) as data:
+            arrays = {name: np.asarray(data[name]) for name in data.files}
+    except FileNotFoundError as exc:
+        raise bad("no such file") from exc
+    except Exception as exc:  # not a zip, pickled objects, truncated...
+        raise bad(f"not a readable .npz file ({exc})") from exc
+    missing = [n for n in ("x_train", "y_train", "x_valid", "y_valid") if n not in arrays]
+    if missing:
+        raise bad(f"missing array(s) {', '.join(missing)}")
+    file_kind = str(arrays["kind"]) if "kind" in arrays else None
+    kind = kind or file_kind or REGRESSION
+    if kind not in (REGRESSION, CLASSIFICATION):
+        raise bad(f"kind must be {REGRESSION!r} or {CLASSIFICATION!r}, not {kind!r}")
+    xs, ys = {}, {}
+    for split in ("train", "valid"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim != 2 or y.ndim != 1 or x.shape[0] != y.shape[0]:
+            raise bad(f"x_{split} must be (examples, features) and y_{split} (examples,); "
+                      f"got {x.shape} and {y.shape}")
+        if x.shape[0] == 0:
+            raise bad(f"x_{split} has no examples")
+        try:
+            xs[split], ys[split] = x.astype(np.float64), y.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise bad(f"x_{split}/y_{split} are not numbers") from exc
+        if not (np.isfinite(xs[split]).all() and np.isfinite(ys[split]).all()):
+            raise bad(f"x_{split}/y_{split} contain nan or inf")
+        if kind == CLASSIFICATION and not np.isin(ys[split], (0.0, 1.0)).all():
+            raise bad(f"y_{split} must hold labels 0 and 1 for classification")
+    features = xs["train"].shape[1]
+    if xs["valid"].shape[1] != features:
+        raise bad(f"x_train has {features} features but x_valid {xs['valid'].shape[1]}")
+    if dim is not None and dim != features:
+        raise bad(f"has {features} features but F = {dim} was asked for")
+    n_train = len(ys["train"]) if num_train is None else num_train
+    n_valid = len(ys["valid"]) if num_valid is None else num_valid
+    if n_train > len(ys["train"]) or n_valid > len(ys["valid"]):
+        raise bad(f"has {len(ys['train'])} train / {len(ys['valid'])} valid examples; "
+                  f"{n_train} / {n_valid} were asked for")
+    return Task(file.stem, kind, features, xs["train"][:n_train], ys["train"][:n_train],
+                xs["valid"][:n_valid], ys["valid"][:n_valid], epochs,
+                epoch_permutation(n_train, data_seed), index)
+
+
+# ---- task collections --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A collection of tasks, as a config or the CLI describes it."""
+
+    kind: str = "linear"  # one of TASK_KINDS
+    dim: int | None = None  # default 4 (16 for projected; the file's F for npz)
+    num_tasks: int = 1
+    num_train: int | None = None  # default 100 (every example of an npz file)
+    num_valid: int | None = None  # default 100 (every example of an npz file)
+    num_test: int = 0  # projected only: a held-out test split (unused by evaluation)
+    epochs: int = 1
+    param_seeds: tuple[int, ...] = ()
+    data_seeds: tuple[int, ...] = ()
+    seed: int | None = None  # base seed: task i gets seed + i (param and data)
+    dataset: str = "digits"  # projected: one of DATASETS
+    data_path: str | None = None  # projected: the data set folder; npz: the file
+    pairs: str | tuple[tuple[int, int], ...] = "search"  # projected: "search" or "heldout"
+    label_kind: str | None = None  # npz: REGRESSION or CLASSIFICATION if the file says not
+
+
+def task_seed(i: int, given: Sequence[int], base: int | None, defaults: Sequence[int]) -> int:
+    """Seed of task i: the given list (continued by +1), else base + i, else the defaults."""
+    seeds = given or (() if base is not None else defaults)
+    if not seeds:
+        assert base is not None
+        return base + i
+    return seeds[i] if i < len(seeds) else seeds[-1] + (i - len(seeds) + 1)
+
+
+def make_tasks(spec: TaskSpec, first_index: int = 0) -> list[Task]:
+    """The tasks of a spec; task i gets index first_index + i."""
+    if spec.kind not in TASK_KINDS:
+        raise ConfigError(f"unknown task kind {spec.kind!r} (known: {', '.join(TASK_KINDS)})")
+    for name in ("num_tasks", "num_train", "num_valid", "epochs", "dim"):
+        value = getattr(spec, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be at least 1, not {value}")
+    if spec.num_test < 0:
+        raise ConfigError(f"num_test must be at least 0, not {spec.num_test}")
+    num_train = spec.num_train or 100
+    num_valid = spec.num_valid or 100
+    tasks = []
+    for i in range(spec.num_tasks):
+        param_seed = task_seed(i, spec.param_seeds, spec.seed, DEFAULT_PARAM_SEEDS)
+        data_seed = task_seed(i, spec.data_seeds, spec.seed, DEFAULT_DATA_SEEDS)
+        index = first_index + i
+        if spec.kind in ("linear", "affine"):
+            tasks.append(linear_task(spec.dim or 4, num_train, num_valid, param_seed,
+                                     data_seed, bias=spec.kind == "affine", index=index,
+                                     epochs=spec.epochs))
+        elif spec.kind == "nonlinear":
+            tasks.append(nonlinear_task(spec.dim or 4, num_train, num_valid,
+                                        param_seed, data_seed, index=index, epochs=spec.epochs))
+        elif spec.kind == "projected":
+            images = load_images(spec.dataset, spec.data_path)
+            tasks.append(projected_task(images, spec.dim or 16, num_train, num_valid,
+                                        data_seed, pairs=spec.pairs, num_test=spec.num_test,
+                                        index=index, epochs=spec.epochs))
+        else:
+            if spec.data_path is None:
+                raise ConfigError("npz tasks need a data path")
+            tasks.append(npz_task(spec.data_path, dim=spec.dim, num_train=spec.num_train,
+                                  num_valid=spec.num_valid, kind=spec.label_kind,
+                                  data_seed=data_seed, index=index, epochs=spec.epochs))
+    return tasks
+
+
+def make_collection(specs: Sequence[TaskSpec]) -> list[Task]:
+    """Several specs as one collection, indexed 0..n-1 across all of them."""
+    tasks: list[Task] = []
+    for spec in specs:
+        tasks.extend(make_tasks(spec, first_index=len(tasks)))
+    return tasks
