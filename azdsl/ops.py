@@ -123,22 +123,34 @@ class Op:
     def arity(self) -> int:
         return len(self.ins)
 
-    def spelling(self) -> str:
-        """The canonical spelling with placeholder operands, e.g. `v = norm(a, axis=0)`."""
-        out = self.out.prefix if self.out else ""
-        args = ["a", "b"][: self.arity]
+    def spelling(
+        self,
+        out: str | None = None,
+        ins: Sequence[str] = ("a", "b"),
+        literals: Sequence[str] | None = None,
+    ) -> str:
+        """The canonical spelling, e.g. `v = norm(a, axis=0)`; placeholders unless operands given.
+
+        The printer passes the real cell names and formatted literals, so this is the one place
+        that knows how each form is written.
+        """
         if self.form is Form.PASS:
             return "pass"
+        o = out if out is not None else (self.out.prefix if self.out else "")
+        args = list(ins[: self.arity])
+        lits = list(literals) if literals is not None else [lit.name for lit in self.literals]
         if self.form is Form.INFIX:
-            return f"{out} = {args[0]} {self.func} {args[1]}"
+            return f"{o} = {args[0]} {self.func} {args[1]}"
         if self.form is Form.CALL:
             if self.axis is not None:
                 args.append(f"axis={self.axis}")
-            return f"{out} = {self.func}({', '.join(args)})"
+            return f"{o} = {self.func}({', '.join(args)})"
         if self.form is Form.CONST:
-            index = ", ".join(lit.name for lit in self.literals if lit.type is LitType.INDEX)
-            return f"{out}[{index}] = c" if index else f"{out} = c"
-        return f"{out} = {self.func}({', '.join(lit.name for lit in self.literals)})"
+            pairs = list(zip(self.literals, lits, strict=True))
+            index = ", ".join(text for lit, text in pairs if lit.type is LitType.INDEX)
+            value = ", ".join(text for lit, text in pairs if lit.type is LitType.FLOAT)
+            return f"{o}[{index}] = {value}" if index else f"{o} = {value}"
+        return f"{o} = {self.func}({', '.join(lits)})"
 
 
 # ---- numpy reference semantics ------------------------------------------------------------

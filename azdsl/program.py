@@ -164,14 +164,15 @@ def check_for_dim(program: Program, dim: int) -> list[Diagnostic]:
     """Diagnostics for index literals that do not fit a task with F = dim."""
     problems = []
     for instr in program.instructions():
-        for lit, value in zip(instr.op.literals, instr.literals, strict=True):
-            if lit.type is LitType.INDEX and not 0 <= int(value) < dim:
+        indices = [int(value) for lit, value in zip(instr.op.literals, instr.literals,
+                                                     strict=True) if lit.type is LitType.INDEX]
+        for value in indices:
+            if not 0 <= value < dim:
                 cell = str(instr.out) if instr.out is not None else "?"
+                where = f"{cell}[{', '.join(map(str, indices))}]"
                 problems.append(
-                    Diagnostic(
-                        f"`{cell}[{value}]`: index {value} is out of range for F = {dim}",
-                        instr.span,
-                    )
+                    Diagnostic(f"`{where}`: index {value} is out of range for F = {dim}",
+                               instr.span)
                 )
     return problems
 

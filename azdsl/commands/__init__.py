@@ -1,0 +1,1 @@
+"""The `azdsl` subcommands, one module each: `register(subparsers)` sets `func=run`."""
