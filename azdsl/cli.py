@@ -24,6 +24,7 @@ COMMANDS: tuple[str, ...] = (
     "resume",
     "demo",
     "plot",
+    "compare",
 )
 
 

@@ -202,7 +202,8 @@ class Backend:
 
 
 _BACKENDS: dict[str, Backend] = {}
-_LAZY_MODULES = {"jit": "azdsl.codegen", "vm": "azdsl.vm"}  # import registers the backend
+# Importing the module registers the backend.
+_LAZY_MODULES = {"jit": "azdsl.codegen", "py": "azdsl.codegen", "vm": "azdsl.vm"}
 
 
 def register_backend(backend: Backend) -> None:

@@ -15,6 +15,7 @@ that must be computed before they are stored (aliasing), and the helpers of azds
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -212,6 +213,20 @@ def _unary(fn: Callable[[Any], Any]) -> Semantics:
     return lambda old, ins, lits, draws: fn(ins[0])
 
 
+def _libm(fn: Callable[[float], float], fallback: Callable[[Any], Any]) -> Semantics:
+    """A scalar function computed by the C library (libm), as compiled code computes it:
+    numpy may use its own SIMD versions, which differ in the last bit on some CPUs. numpy
+    only answers where `math` refuses (nan/inf results: overflow, outside the domain)."""
+
+    def semantics(old: Any, ins: Sequence[Any], lits: Sequence[Any], draws: Any) -> Any:
+        try:
+            return np.float64(fn(float(ins[0])))
+        except (ValueError, OverflowError):
+            return fallback(np.float64(ins[0]))
+
+    return semantics
+
+
 def _binary(fn: Callable[[Any, Any], Any]) -> Semantics:
     return lambda old, ins, lits, draws: fn(ins[0], ins[1])
 
@@ -279,22 +294,22 @@ OPS: tuple[Op, ...] = (
          "absolute value"),
     _row(6, "SCALAR_RECIPROCAL", S, (S,), Form.CALL, "reciprocal",
          _unary(lambda x: np.float64(1.0) / x), "O = 1.0 / A", 4212086, "1 / x"),
-    _row(7, "SCALAR_SIN", S, (S,), Form.CALL, "sin", _unary(np.sin), "O = np.sin(A)", 7538523,
-         "sine"),
-    _row(8, "SCALAR_COS", S, (S,), Form.CALL, "cos", _unary(np.cos), "O = np.cos(A)", 7452807,
-         "cosine"),
-    _row(9, "SCALAR_TAN", S, (S,), Form.CALL, "tan", _unary(np.tan), "O = np.tan(A)", 7583203,
-         "tangent"),
-    _row(10, "SCALAR_ARCSIN", S, (S,), Form.CALL, "arcsin", _unary(np.arcsin), "O = np.arcsin(A)",
-         9145616, "arcsine; nan outside [-1, 1]"),
-    _row(11, "SCALAR_ARCCOS", S, (S,), Form.CALL, "arccos", _unary(np.arccos), "O = np.arccos(A)",
-         7673039, "arccosine; nan outside [-1, 1]"),
-    _row(12, "SCALAR_ARCTAN", S, (S,), Form.CALL, "arctan", _unary(np.arctan), "O = np.arctan(A)",
-         9273978, "arctangent"),
-    _row(13, "SCALAR_EXP", S, (S,), Form.CALL, "exp", _unary(np.exp), "O = np.exp(A)", 11755929,
-         "e^x; overflow gives inf"),
-    _row(14, "SCALAR_LOG", S, (S,), Form.CALL, "log", _unary(np.log), "O = np.log(A)", 11627725,
-         "natural log; log(0) = -inf, log(x<0) = nan"),
+    _row(7, "SCALAR_SIN", S, (S,), Form.CALL, "sin", _libm(math.sin, np.sin),
+         "O = np.sin(A)", 7538523, "sine"),
+    _row(8, "SCALAR_COS", S, (S,), Form.CALL, "cos", _libm(math.cos, np.cos),
+         "O = np.cos(A)", 7452807, "cosine"),
+    _row(9, "SCALAR_TAN", S, (S,), Form.CALL, "tan", _libm(math.tan, np.tan),
+         "O = np.tan(A)", 7583203, "tangent"),
+    _row(10, "SCALAR_ARCSIN", S, (S,), Form.CALL, "arcsin", _libm(math.asin, np.arcsin),
+         "O = np.arcsin(A)", 9145616, "arcsine; nan outside [-1, 1]"),
+    _row(11, "SCALAR_ARCCOS", S, (S,), Form.CALL, "arccos", _libm(math.acos, np.arccos),
+         "O = np.arccos(A)", 7673039, "arccosine; nan outside [-1, 1]"),
+    _row(12, "SCALAR_ARCTAN", S, (S,), Form.CALL, "arctan", _libm(math.atan, np.arctan),
+         "O = np.arctan(A)", 9273978, "arctangent"),
+    _row(13, "SCALAR_EXP", S, (S,), Form.CALL, "exp", _libm(math.exp, np.exp),
+         "O = np.exp(A)", 11755929, "e^x; overflow gives inf"),
+    _row(14, "SCALAR_LOG", S, (S,), Form.CALL, "log", _libm(math.log, np.log),
+         "O = np.log(A)", 11627725, "natural log; log(0) = -inf, log(x<0) = nan"),
     _row(15, "SCALAR_HEAVYSIDE", S, (S,), Form.CALL, "heaviside",
          _unary(lambda x: np.float64(1.0) if x >= 0.0 else np.float64(0.0)),
          "O = heaviside_scalar(A)", 4057075, "1.0 where x >= 0, else 0.0 (nan gives 0.0)"),
