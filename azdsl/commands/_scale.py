@@ -1,0 +1,127 @@
+"""Scale-out options of `azdsl evolve` and `azdsl resume`: --workers, --islands, --ray.
+
+One island is the single-process search (azdsl.evolve.Search, unchanged). More islands run
+through azdsl.parallel; the island settings are written to DIR/islands.json when the run
+starts, so a resumed run keeps them whatever --workers or --ray it is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from azdsl.config import Config
+    from azdsl.evolve import Hooks
+    from azdsl.parallel import IslandSettings
+    from azdsl.runfolder import RunFolder
+
+ISLANDS = "islands.json"
+ISLANDS_FORMAT = "azdsl-islands"
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def add_arguments(parser: Any, *, new_run: bool) -> None:
+    group = parser.add_argument_group(
+        "scale-out", "Islands (populations that exchange their best members) on local "
+        "processes or Ray actors; the result depends on --islands, never on --workers.")
+    group.add_argument("--workers", type=_positive, metavar="N",
+                       help="processes (or Ray actors) that run the islands (default: every "
+                            "core here, or every CPU of the Ray cluster)")
+    if new_run:
+        group.add_argument("--islands", type=_positive, metavar="N",
+                           help="island count (default: the worker count; 1 is the "
+                                "single-process search); kept for `azdsl resume`")
+        group.add_argument("--migrate-every", type=_positive, default=10_000, metavar="K",
+                           help="individuals each island searches between migrations "
+                                "(default 10000)")
+    group.add_argument("--ray", metavar="ADDRESS",
+                       help="run the islands as Ray actors: 'local' (a private cluster on "
+                            "127.0.0.1), 'auto' (the cluster `ray start` made here) or "
+                            "HOST:PORT (needs azdsl[ray])")
+
+
+def plan(args: argparse.Namespace) -> IslandSettings:
+    """The island settings of a new run (before its folder is made: Ray errors come first)."""
+    from azdsl.parallel import IslandSettings, local_cores
+
+    cpus = local_cores()
+    if args.ray is not None:  # connect now: a cluster that cannot be reached is a user error
+        from azdsl.parallel_ray import cluster_cpus
+
+        cpus = cluster_cpus(args.ray, args.workers)
+    return IslandSettings(args.islands or args.workers or cpus, args.migrate_every)
+
+
+def make_search(args: argparse.Namespace, settings: IslandSettings, config: Config, seed: int,
+                folder: RunFolder, hooks: Hooks) -> Any:
+    """A Search for one island, else an IslandRun (settings recorded in the folder)."""
+    from azdsl.evolve import Search
+
+    if settings.islands == 1:
+        return Search(config, seed, args.backend, hooks)
+    from azdsl.runfolder import write_atomic
+
+    write_atomic(folder.path / ISLANDS, json.dumps(
+        {"format": ISLANDS_FORMAT, **settings.to_json()}, indent=2) + "\n")
+    return _island_run(args, settings, config, seed, args.backend, hooks)
+
+
+def _island_run(args: argparse.Namespace, settings: IslandSettings, config: Config, seed: int,
+                backend: str, hooks: Hooks) -> Any:
+    from azdsl.parallel import Execution, IslandRun, assignment, local_cores
+
+    execution = Execution(args.workers, args.ray)
+    if not args.quiet:
+        where = (f"Ray ({args.ray})" if args.ray is not None else
+                 f"{len(assignment(settings.islands, args.workers or local_cores()))} "
+                 "local worker(s)")
+        print(f"{settings.islands} islands, migration every {settings.migrate_every:,} "
+              f"individuals, on {where}", file=sys.stderr)
+    return IslandRun(config, seed, settings, backend=backend, hooks=hooks, execution=execution)
+
+
+def resume_islands(args: argparse.Namespace) -> int | None:
+    """`azdsl resume DIR` for a run of several islands; None for a single-process run."""
+    file = Path(args.dir) / ISLANDS
+    if not file.exists():
+        return None
+    from azdsl.commands.evolve import drive
+    from azdsl.parallel import IslandSettings
+    from azdsl.progress import ProgressBar, Tee
+    from azdsl.runfolder import CHECKPOINT, RunError, RunFolder
+
+    folder = RunFolder(args.dir)
+    run_info = folder.read_run()
+    try:
+        settings = IslandSettings.from_json(json.loads(file.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RunError(f"{file}: unreadable island settings ({exc})") from None
+    config = folder.load_config(run_info)
+    state = folder.load_checkpoint()
+    bar = ProgressBar(quiet=args.quiet)
+    run = _island_run(args, settings, config, int(run_info["seed"]), str(run_info["backend"]),
+                      Tee(folder, bar))
+    if state is not None:
+        try:
+            run.restore(state)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RunError(f"{folder.path / CHECKPOINT}: does not fit this run ({exc}); "
+                           "nothing was changed") from None
+    folder.truncate_progress(run.progress_records)
+    if not args.quiet and run.final is None:
+        print(f"resuming {folder.path} (seed {run_info['seed']}) after "
+              f"{run.total_individuals:,} individuals of finished experiments", file=sys.stderr)
+    return drive(folder, run, run_info, bar)

@@ -1,0 +1,104 @@
+"""`azdsl evolve CONFIG --out DIR [--seed S] [--backend vm|interp]`: run a search in a folder."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from azdsl.commands._scale import add_arguments as add_scale_arguments
+
+BACKENDS = ("vm", "interp", "jit")
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "evolve",
+        help="search for an algorithm as an experiment config describes (a run folder)",
+        description="Run the experiments of a TOML config (see examples/*.toml): evolution on "
+        "the search tasks, each experiment's best scored on the select tasks, the chosen "
+        "program scored on the final tasks. The folder gets the config, the seed, "
+        "progress.jsonl, best.az, checkpoints and the report; `azdsl resume DIR` continues a "
+        "stopped run and ends exactly where an uninterrupted run would.",
+    )
+    p.add_argument("config", metavar="CONFIG", help="the experiment config (.toml)")
+    p.add_argument("--out", required=True, metavar="DIR", help="the run folder (new or empty)")
+    p.add_argument("--seed", type=_seed, default=None, metavar="S",
+                   help="the root seed (default: a random one, written to the folder)")
+    p.add_argument("--backend", choices=BACKENDS, default="vm",
+                   help="how programs run: the Numba VM (default) or the interpreter")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_scale_arguments(p, new_run=True)
+    p.set_defaults(func=run)
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError("the seed must be in [0, 2**63)")
+    return value
+
+
+@contextmanager
+def stop_on_signal() -> Iterator[Callable[[], bool]]:
+    """A flag raised by Ctrl-C or SIGTERM: the search checkpoints and stops at the next child."""
+    raised = [False]
+
+    def handler(signum: int, frame: object) -> None:
+        if raised[0]:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        raised[0] = True
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: raised[0]
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def drive(folder: Any, search: Any, run_info: dict[str, Any], bar: Any) -> int:
+    """Run a folder's search to the end (or a signal); print the report."""
+    from azdsl.evolve import Interrupted
+
+    with stop_on_signal() as stop:
+        search.stop_requested = stop
+        try:
+            result = search.run()
+        except Interrupted:
+            bar.close()
+            print(f"stopped; continue with: azdsl resume {folder.path}", file=sys.stderr)
+            return 130
+    bar.close()
+    sys.stdout.write(folder.write_report(search, result, run_info))
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from azdsl.commands._scale import make_search, plan
+    from azdsl.config import load_config
+    from azdsl.progress import ProgressBar, Tee
+    from azdsl.runfolder import RunError, RunFolder
+
+    path = Path(args.config)
+    config = load_config(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read ({exc.strerror})") from None
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    islands = plan(args)
+    folder = RunFolder.create(args.out, text, config, seed, args.backend, str(path.resolve()))
+    bar = ProgressBar(quiet=args.quiet)
+    if not args.quiet:
+        print(f"seed {seed}; run folder {folder.path}", file=sys.stderr)
+    search = make_search(args, islands, config, seed, folder, Tee(folder, bar))
+    return drive(folder, search, folder.read_run(), bar)

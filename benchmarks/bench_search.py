@@ -1,0 +1,125 @@
+"""Search throughput and time to solve on the paper's demo, beside the C++ original's figures.
+
+    python benchmarks/bench_search.py                 # throughput, FEC on and off
+    python benchmarks/bench_search.py --solve 1 2 3   # also time to solve for these seeds
+    python benchmarks/bench_search.py --python        # the pure-Python loop, for comparison
+
+Throughput counts individuals (children evaluated, cache hits included) per CPU second of one
+process (time.process_time), as BENCHMARKS.md does; Numba compiles before the clock starts.
+The original's figures are from a quiet 2-vCPU AMD EPYC (Zen 3) at 2.4 GHz; a busy machine
+slows everything down, so compare figures measured back to back on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from azdsl.config import Config, load_config  # noqa: E402
+from azdsl.evolve import Search  # noqa: E402
+
+ORIGINAL = {
+    "fec": 26_100,  # demo, FEC on, 815,000 individuals
+    "nofec": 20_800,  # demo, FEC off, 210,000 individuals
+    "nonlinear": 13_700,  # nonlinear repair, 111,000 individuals
+    "solve": {1: (120, 4), 2: (61, 2), 3: (379, 12)},  # seed: (CPU s, experiments)
+}
+
+
+def one_experiment(config: Config, individuals: int, fec: bool) -> Config:
+    return replace(
+        config,
+        fec=replace(config.fec, enabled=fec),
+        budget=replace(config.budget, max_train_steps=0, max_individuals=individuals,
+                       max_experiments=1, sufficient_fitness=None),
+        progress_every=10**12, checkpoint_seconds=0.0,
+    )
+
+
+def warm(config: Config, compiled: bool) -> None:
+    """Compile (or load from Numba's cache) everything a search runs."""
+    search = Search(one_experiment(config, config.population_size + 2000, True), 12345, "vm")
+    search.compiled = compiled
+    search.run()
+
+
+def throughput(config: Config, individuals: int, fec: bool, seed: int,
+               compiled: bool) -> tuple[float, float]:
+    """(individuals per CPU second, CPU seconds) of one experiment of `individuals`."""
+    search = Search(one_experiment(config, individuals, fec), seed, "vm")
+    search.compiled = compiled
+    start = time.process_time()
+    search.run()
+    seconds = time.process_time() - start
+    return individuals / seconds, seconds
+
+
+def solve(config: Config, seed: int, compiled: bool) -> tuple[float, int, float, int]:
+    """(CPU seconds, experiments, final fitness, individuals) of the full demo."""
+    search = Search(replace(config, progress_every=10**12, checkpoint_seconds=0.0), seed,
+                    "vm")
+    search.compiled = compiled
+    start = time.process_time()
+    result = search.run()
+    return (time.process_time() - start, len(result.experiments), result.final_fitness,
+            result.individuals)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--fec-individuals", type=int, default=815_000)
+    parser.add_argument("--nofec-individuals", type=int, default=210_000)
+    parser.add_argument("--nonlinear-individuals", type=int, default=0,
+                        help="also the nonlinear repair workload (0: skip)")
+    parser.add_argument("--solve", type=int, nargs="*", default=[],
+                        help="seeds to run the full demo for (time to solve)")
+    parser.add_argument("--python", action="store_true", help="the pure-Python loop")
+    args = parser.parse_args()
+    compiled = not args.python
+    demo = load_config(ROOT / "examples" / "demo.toml")
+    cpu = os.cpu_count()
+    print(f"azdsl search benchmark ({'compiled' if compiled else 'Python'} loop), "
+          f"{cpu} CPUs, one process")
+    warm(demo, compiled)
+
+    rows = []
+    if args.fec_individuals:
+        rate, secs = throughput(demo, args.fec_individuals, True, args.seed, compiled)
+        rows.append(("demo, FEC on", args.fec_individuals, rate, secs, ORIGINAL["fec"]))
+    if args.nofec_individuals:
+        rate, secs = throughput(demo, args.nofec_individuals, False, args.seed, compiled)
+        rows.append(("demo, FEC off", args.nofec_individuals, rate, secs, ORIGINAL["nofec"]))
+    if args.nonlinear_individuals:
+        nonlinear = load_config(ROOT / "examples" / "nonlinear_repair.toml")
+        warm(nonlinear, compiled)
+        rate, secs = throughput(nonlinear, args.nonlinear_individuals, False, 100001,
+                                compiled)
+        rows.append(("nonlinear repair", args.nonlinear_individuals, rate, secs,
+                     ORIGINAL["nonlinear"]))
+    print(f"\n{'workload':<18} {'individuals':>11} {'CPU s':>7} {'azdsl ind/s':>12} "
+          f"{'original':>9} {'ratio':>6}")
+    for name, count, rate, secs, original in rows:
+        print(f"{name:<18} {count:>11,} {secs:>7.1f} {rate:>12,.0f} {original:>9,} "
+              f"{rate / original:>6.2f}")
+
+    if args.solve:
+        print(f"\n{'seed':>4} {'CPU s':>7} {'experiments':>11} {'individuals':>12} "
+              f"{'final fitness':>13}   original (seeds 1-3: CPU s, experiments)")
+        for seed in args.solve:
+            secs, experiments, final, individuals = solve(demo, seed, compiled)
+            original = ORIGINAL["solve"].get(seed)
+            note = f"{original[0]} s, {original[1]}" if original else "-"
+            print(f"{seed:>4} {secs:>7.1f} {experiments:>11} {individuals:>12,} "
+                  f"{final:>13.6f}   {note}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

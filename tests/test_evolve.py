@@ -1,0 +1,371 @@
+"""The search: population mechanics, pruning, determinism, FEC reuse, memo, resume, solving."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from azdsl.config import Config, parse_config
+from azdsl.evolve import Search
+from azdsl.fec import FecCache
+from azdsl.liveness import live_mask
+from azdsl.mutate import MutationConfig, mutate, random_program
+from azdsl.parse import parse
+from azdsl.population import Population, Uniforms
+from azdsl.program import Program
+from azdsl.prune import Pruner
+from azdsl.scorer import BackendEngine, ProbeSize, Scorer, TrainBudget, VmEngine
+from azdsl.tasks import TaskSpec, make_collection
+
+DEMO_OPS = '["s = c", "s = dot(v, v)", "s = s - s", "s = s * s", "v = s * v", "v = v + v"]'
+
+SMALL = f"""
+[search_tasks]
+kind = "linear"
+dim = 4
+num_tasks = 3
+num_train = 40
+num_valid = 20
+randomize = true
+[select_tasks]
+kind = "linear"
+dim = 4
+num_tasks = 5
+num_train = 100
+num_valid = 20
+randomize = true
+[final_tasks]
+kind = "linear"
+dim = 4
+num_tasks = 5
+num_train = 100
+num_valid = 20
+seed = 777
+[setup]
+ops = {DEMO_OPS}
+size = 5
+[predict]
+ops = {DEMO_OPS}
+size = 2
+[learn]
+ops = {DEMO_OPS}
+size = 5
+[search]
+population_size = 60
+tournament_size = 6
+[fec]
+enabled = true
+[budget]
+max_individuals = 800
+max_experiments = 2
+[run]
+progress_every = 200
+checkpoint_every = 150
+"""
+
+LINEAR = """def Setup():
+  s2 = {lr}
+def Predict():
+  s1 = dot(v0, v1)
+def Learn():
+  s3 = s0 - s1
+  s3 = s3 * s2
+  v2 = s3 * v0
+  v1 = v1 + v2
+"""
+
+
+class Capture:
+    """Hooks that keep everything (checkpoints as JSON round trips)."""
+
+    def __init__(self) -> None:
+        self.states: list[dict[str, Any]] = []
+        self.progress_records: list[dict[str, Any]] = []
+        self.experiments: list[dict[str, Any]] = []
+
+    def progress(self, record: dict[str, Any]) -> None:
+        self.progress_records.append(record)
+
+    def checkpoint(self, state: dict[str, Any]) -> None:
+        self.states.append(json.loads(json.dumps(state)))
+
+    def best(self, program: Program, fitness: float) -> None:
+        pass
+
+    def experiment(self, record: dict[str, Any]) -> None:
+        self.experiments.append(record)
+
+
+def without_times(state: Any) -> Any:
+    """A state or record with wall-clock fields and memo counters dropped."""
+    if isinstance(state, dict):
+        return {k: without_times(v) for k, v in state.items()
+                if k not in ("seconds", "individuals_per_second", "memo_hits")}
+    if isinstance(state, list):
+        return [without_times(v) for v in state]
+    return state
+
+
+def small(**changes: Any) -> Config:
+    return replace(parse_config(SMALL), **changes)
+
+
+def run(config: Config, seed: int, backend: str = "vm") -> tuple[Search, Capture]:
+    hooks = Capture()
+    search = Search(config, seed, backend, hooks)
+    search.run()
+    return search, hooks
+
+
+# ---- population mechanics ---------------------------------------------------------------------
+
+
+def test_constant_fitness_overwrites_cyclically() -> None:
+    pop = Population(3)
+    programs = [Program(setup=(parse(f"def Setup():\n  s2 = {i}.0\n").setup)) for i in range(9)]
+    assert [pop.add(p, 0.5) for p in programs[:3]] == [0, 1, 2]
+    assert [pop.add(p, 0.5) for p in programs[3:]] == [0, 1, 2, 0, 1, 2]
+    assert pop.programs == programs[6:9]
+
+
+def test_tournament_takes_highest_and_first_drawn_on_ties() -> None:
+    pop = Population(4)
+    for f in (0.1, 0.7, 0.7, 0.3):
+        pop.add(Program(), f)
+    # draws slot = floor(u * 4): 3, 2, 1, 0 -> slots 2 and 1 tie; 2 was drawn first
+    assert pop.tournament([0.8, 0.6, 0.3, 0.1]) == 2
+    assert pop.tournament([0.3, 0.6]) == 1
+    assert pop.tournament([0.0]) == 0  # T = 1: the drawn slot itself
+
+
+def test_population_size_one_tournament_one() -> None:
+    pop = Population(1)
+    pop.add(Program(), 0.2)
+    assert pop.tournament([0.99]) == 0
+    assert pop.add(Program(), 0.9) == 0 and pop.fitness == [0.9]
+
+
+def test_uniforms_restore_mid_block() -> None:
+    uniforms = Uniforms(np.random.default_rng(5), block=8)
+    head = [uniforms.next() for _ in range(13)]
+    copy = Uniforms.from_state(json.loads(json.dumps(uniforms.state())))
+    assert [copy.next() for _ in range(20)] == [uniforms.next() for _ in range(20)]
+    fresh = Uniforms(np.random.default_rng(5), block=8)
+    assert [fresh.next() for _ in range(13)] == head
+    unused = Uniforms.from_state(Uniforms(np.random.default_rng(5), block=8).state())
+    assert [unused.next() for _ in range(13)] == head
+    taker = Uniforms(np.random.default_rng(5), block=8)
+    assert taker.take(3) + taker.take(7) + taker.take(3) == head
+
+
+# ---- pruning -----------------------------------------------------------------------------------
+
+
+def test_pruner_agrees_with_liveness_on_random_programs_and_mutants() -> None:
+    rng = np.random.default_rng(11)
+    cfg = MutationConfig(dim=3, scalars=5, vectors=4, matrices=2, init_sizes=(6, 3, 6),
+                         ops=(tuple(range(65)),) * 3,
+                         mutation_types=("alter_param", "randomize_instruction",
+                                         "insert_instruction", "remove_instruction"))
+    pruner = Pruner()
+    program = random_program(rng, cfg)
+    for _ in range(1500):
+        program = mutate(program, rng, cfg)[0] if rng.random() < 0.9 else random_program(
+            rng, cfg)
+        got = pruner.prune(program)
+        mask = live_mask(program)
+        expected = tuple(tuple(i for i, live in zip(c, m, strict=True) if live)
+                         for c, m in zip(program.components, mask, strict=True))
+        assert got.live == expected
+        assert got.random == any(i.op.is_random for part in expected for i in part)
+
+
+def test_pruner_keys_equal_exactly_for_equal_live_code() -> None:
+    pruner = Pruner(max_cached=50)  # small: exercises clearing
+    a = parse("def Setup():\n  s3 = 0.5\n  s2 = 0.25\ndef Predict():\n  s1 = s2 * s2\n")
+    b = parse("def Setup():\n  s2 = 0.25\n  s3 = 0.75\ndef Predict():\n  s1 = s2 * s2\n")
+    c = parse("def Setup():\n  s2 = 0.5\ndef Predict():\n  s1 = s2 * s2\n")
+    assert pruner.prune(a).key == pruner.prune(b).key != pruner.prune(c).key
+    for _ in range(30):
+        assert pruner.prune(parse(LINEAR.format(lr=0.1))).key != pruner.prune(c).key
+
+
+# ---- the scorer: FEC only reuses, the memo never changes anything ----------------------------
+
+
+def _programs(count: int, seed: int) -> list[Program]:
+    rng = np.random.default_rng(seed)
+    cfg = MutationConfig(dim=4)
+    programs = [random_program(rng, cfg) for _ in range(20)]
+    while len(programs) < count:
+        programs.append(mutate(programs[int(rng.integers(len(programs)))], rng, cfg)[0])
+    return programs
+
+
+def test_fec_changes_a_result_only_by_reusing_a_cached_fitness() -> None:
+    tasks = make_collection([TaskSpec(num_tasks=3, num_train=30, num_valid=15)])
+    num_train = [len(t.y_train) for t in tasks]
+    engine = VmEngine(tasks, ProbeSize(10, 10), (4, 3, 1))
+    with_fec = Scorer(engine, num_train, fec=FecCache(), memo_size=0)
+    exact = Scorer(engine, num_train, fec=None, memo_size=0)
+    inserted: dict[int, float] = {}
+    reused = 0
+    for n, program in enumerate(_programs(1500, 3)):
+        live = Pruner().prune(program).program()
+        keys, _ = engine.probe(engine.prepare(live), num_train)
+        truth, _ = engine.full(engine.prepare(live), range(3), n)
+        before = dict(with_fec.fec._entries)  # type: ignore[union-attr]
+        got = with_fec.score(program, n)
+        assert exact.score(program, n) == sum(truth) / 3
+        per_task = []
+        for key, value in zip(keys, truth, strict=True):
+            if key in before:  # a hit: the fitness first computed for this key
+                per_task.append(before[key][0])
+                assert before[key][0] == inserted[key]
+                reused += before[key][0] != value
+            else:
+                per_task.append(value)
+                inserted[key] = value
+        assert got == sum(per_task) / 3
+    assert with_fec.fec.hits > 1000  # type: ignore[union-attr]
+    assert reused < 0.05 * with_fec.fec.hits  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("fec", [True, False])
+def test_memo_changes_nothing_but_speed(fec: bool) -> None:
+    config = small(fec=replace(small().fec, enabled=fec))
+    _, with_memo = run(config, 4)
+    no_memo = replace(config, fec=replace(config.fec, structural_cache_size=0))
+    _, without = run(no_memo, 4)
+    assert without_times(with_memo.states) == without_times(without.states)
+
+
+def test_interp_and_vm_searches_agree() -> None:
+    config = small(budget=replace(small().budget, max_individuals=150, max_experiments=1))
+    _, vm = run(config, 9, "vm")
+    _, interp = run(config, 9, "interp")
+    assert without_times(vm.states[-1]) == without_times(interp.states[-1])
+
+
+def test_backend_engine_probe_matches_vm_engine() -> None:
+    tasks = make_collection([TaskSpec(num_tasks=3, num_train=30, num_valid=15)])
+    vm = VmEngine(tasks, ProbeSize(), (4, 3, 1))
+    interp = BackendEngine("interp", tasks, ProbeSize())
+    for program in _programs(40, 8):
+        live = Pruner().prune(program).program()
+        assert vm.probe(vm.prepare(live), [30] * 3) == interp.probe(interp.prepare(live),
+                                                                      [30] * 3)
+        assert vm.full(vm.prepare(live), [0, 2], 5) == interp.full(live, [0, 2], 5)
+
+
+def test_train_budget_rejects_costly_programs() -> None:
+    baseline = parse(LINEAR.format(lr=0.1))
+    budget = TrainBudget(baseline, 2.0, [100])
+    assert not budget.rejects(baseline)
+    costly = parse(LINEAR.format(lr=0.1) + "".join("  m0 = m0 @ m0\n" for _ in range(9)))
+    assert budget.rejects(costly)
+    tasks = make_collection([TaskSpec(num_tasks=1, num_train=100, num_valid=20)])
+    scorer = Scorer(VmEngine(tasks, ProbeSize(), (4, 3, 1)), [100], fec=FecCache(),
+                    memo_size=10, train_budget=budget)
+    assert scorer.score(costly, 0) == 0.0
+    assert scorer.score(baseline, 0) > 0.9
+
+
+# ---- whole searches ------------------------------------------------------------------------
+
+
+def test_same_seed_same_run_other_seed_other_run() -> None:
+    first, a = run(small(), 1)
+    _, b = run(small(), 1)
+    _, c = run(small(), 2)
+    assert without_times(a.states) == without_times(b.states)
+    assert without_times(a.progress_records) == without_times(b.progress_records)
+    assert without_times(a.states[-1]) != without_times(c.states[-1])
+    assert len(first.experiments) == 2 and first.final is not None
+
+
+def test_resume_from_any_checkpoint_ends_where_the_run_ends() -> None:
+    config = small()
+    _, whole = run(config, 6)
+    assert len(whole.states) >= 8
+    for state in whole.states[1:-1:3]:
+        hooks = Capture()
+        search = Search(config, 6, "vm", hooks)
+        search.restore(state)
+        search.run()
+        assert without_times(hooks.states[-1]) == without_times(whole.states[-1])
+        assert [r["individuals"] for r in hooks.progress_records] == [
+            r["individuals"] for r in whole.progress_records[state["progress_records"]:]]
+
+
+def test_experiments_use_fresh_task_seeds_and_stop_when_good_enough() -> None:
+    _, hooks = run(small(), 3)
+    first, second = hooks.experiments
+    assert first["search_fitness"] != second["search_fitness"] or first["program"] != second[
+        "program"]
+    enough = small(budget=replace(small().budget, max_experiments=0, sufficient_fitness=0.0))
+    _, hooks = run(enough, 3)
+    assert len(hooks.experiments) == 1  # any select fitness > 0 is enough
+
+
+def test_random_search_and_empty_start() -> None:
+    config = small(method="random",
+                   budget=replace(small().budget, max_individuals=300, max_experiments=1))
+    search, hooks = run(config, 1)
+    assert search.final is not None
+    best = max(r["best_ever"] for r in hooks.progress_records)
+    assert hooks.experiments[0]["search_fitness"] == best
+    empty = small(initial_population="empty",
+                  budget=replace(small().budget, max_individuals=100, max_experiments=1))
+    search, hooks = run(empty, 1)
+    assert search.final is not None
+
+
+def _solve(tmp_path: Path, seed_program: str, learn_ops: str, setup_ops: str,
+           mutations: str, individuals: int) -> tuple[Search, Capture]:
+    (tmp_path / "seed.az").write_text(seed_program)
+    text = f"""
+[search_tasks]
+kind = "linear"
+dim = 4
+num_tasks = 3
+num_train = 100
+num_valid = 20
+[final_tasks]
+kind = "linear"
+dim = 4
+num_tasks = 10
+num_train = 100
+num_valid = 20
+seed = 99
+[setup]
+ops = {setup_ops}
+[predict]
+ops = []
+[learn]
+ops = {learn_ops}
+[search]
+population_size = 50
+tournament_size = 10
+initial_population = "seed.az"
+mutations = {mutations}
+mutate_prob = 1.0
+[fec]
+enabled = true
+[budget]
+max_individuals = {individuals}
+"""
+    return run(parse_config(text, base_dir=tmp_path), 1)
+
+
+def test_evolution_tunes_a_learning_rate(tmp_path: Path) -> None:
+    search, _ = _solve(tmp_path, LINEAR.format(lr=0.0005), "[]", '["s = c"]',
+                       '["alter_param"]', 2000)
+    assert search.final is not None and search.final["fitness"] > 0.9999
+    lr = search.result().program.setup[0].literals[0]
+    assert 0.05 < float(lr) < 2.0

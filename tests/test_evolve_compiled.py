@@ -1,0 +1,217 @@
+"""The compiled search loop (searchkernel, searchfast) against the Python definition."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from test_evolve import SMALL, Capture, without_times
+
+from azdsl import vm
+from azdsl.config import Config, parse_config
+from azdsl.evolve import Search
+from azdsl.fec import FecCache
+from azdsl.liveness import live_mask
+from azdsl.mutate import MUTATION_TYPES, MutationConfig, mutate, random_program
+from azdsl.program import Program
+from azdsl.searchfast import decode, encode, op_tables, pcg_to_array, pcg_to_state
+from azdsl.searchkernel import (
+    F_CAP,
+    F_FORGET,
+    F_HEAD,
+    F_HITS,
+    F_MISSES,
+    F_TAIL,
+    fec_export,
+    fec_insert,
+    fec_lookup,
+    mutate_into,
+    pcg_double,
+    prune_lower,
+)
+from azdsl.simplify import simplify
+
+ALL_OPS = tuple(range(65))
+
+
+def test_pcg64_is_numpys() -> None:
+    generator = np.random.Generator(np.random.PCG64(2024))
+    generator.random(7)
+    state = pcg_to_array(dict(generator.bit_generator.state))
+    assert [pcg_double(state) for _ in range(500)] == generator.random(500).tolist()
+    assert pcg_to_state(state) == dict(generator.bit_generator.state)
+
+
+def _tables(cfg: MutationConfig) -> tuple[object, ...]:
+    width = max(1, *(len(o) for o in cfg.ops))
+    allowed = np.zeros((3, width), dtype=np.int64)
+    for c, codes in enumerate(cfg.ops):
+        allowed[c, : len(codes)] = codes
+    return (np.array([cfg.scalars, cfg.vectors, cfg.matrices]), allowed,
+            np.array([len(o) for o in cfg.ops]),
+            np.array([c for c in range(3) if cfg.ops[c]], dtype=np.int64),
+            np.array([MUTATION_TYPES.index(m) for m in cfg.mutation_types], dtype=np.int64),
+            np.array(cfg.min_sizes), np.array(cfg.max_sizes), cfg.dim, float(cfg.mutate_prob))
+
+
+@pytest.mark.parametrize("cfg", [
+    MutationConfig(),
+    MutationConfig(dim=3, scalars=5, vectors=4, matrices=2, ops=(ALL_OPS,) * 3,
+                   init_sizes=(4, 3, 5), min_sizes=(1, 1, 1), max_sizes=(8, 6, 9),
+                   mutation_types=MUTATION_TYPES, mutate_prob=0.8),
+    MutationConfig(dim=4, ops=((56, 63, 64), (), ALL_OPS[1:]), init_sizes=(3, 2, 4),
+                   min_sizes=(2, 0, 0), max_sizes=(5, 3, 6), mutation_types=MUTATION_TYPES,
+                   mutate_prob=1.0),
+    MutationConfig(ops=((), (), ()), mutation_types=("identity", "alter_param",
+                                                     "randomize_algorithm")),
+])
+def test_compiled_mutation_is_mutate_draw_for_draw(cfg: MutationConfig) -> None:
+    t = op_tables()
+    g = _tables(cfg)
+    generator = np.random.default_rng(7)
+    program = random_program(generator, cfg)
+    cap = sum(cfg.max_sizes) + 2
+    rows, lits, n = np.zeros((cap, 4), dtype=np.int64), np.zeros((cap, 3)), np.zeros(
+        3, dtype=np.int64)
+    buf, pos = np.zeros(16), np.zeros(2, dtype=np.int64)
+    for _ in range(1500):
+        encode(program, rows, lits, n)
+        state = pcg_to_array(dict(generator.bit_generator.state))
+        child, _ = mutate(program, generator, cfg)
+        mutate_into(rows, lits, n, state, buf, pos, t["out"], t["arity"], t["ins"], t["nlit"],
+                    t["init"], t["mut"], *g)
+        assert decode(rows, lits, n) == child
+        assert pcg_to_state(state) == dict(generator.bit_generator.state)
+        program = child if generator.random() < 0.95 else random_program(generator, cfg)
+
+
+def test_compiled_pruning_and_lowering_match_liveness_and_the_vm() -> None:
+    t = op_tables()
+    cfg = MutationConfig(dim=3, scalars=5, vectors=4, matrices=2, ops=(ALL_OPS,) * 3,
+                         init_sizes=(6, 3, 6))
+    sizes, dim = (5, 4, 2), 3
+    generator = np.random.default_rng(3)
+    rows, lits, n = np.zeros((20, 4), dtype=np.int64), np.zeros((20, 3)), np.zeros(
+        3, dtype=np.int64)
+    flags = np.zeros(20, dtype=np.int64)
+    out_ints, out_floats = np.zeros(20 * vm.ROW, dtype=np.int64), np.zeros(20 * vm.FLOAT_ROW)
+    bounds, key = np.zeros(4, dtype=np.int64), np.zeros(2, dtype=np.uint64)
+    keys = {}
+    for _ in range(600):
+        program = random_program(generator, cfg)
+        encode(program, rows, lits, n)
+        random = prune_lower(
+            rows, lits, n, flags, t["partial"], t["random"], t["nlit"], t["littype"],
+            np.array([0, 5, 9]), np.uint64(~(1 | 1 << 5) & (2**64 - 1)), np.uint64(2),
+            np.array([0, 5, 5 + 4 * dim]), np.array([1, dim, dim * dim]), vm.ROW,
+            vm.FLOAT_ROW, out_ints, out_floats, bounds, key)
+        mask = live_mask(program)
+        live = Program(*(tuple(i for i, f in zip(c, m, strict=True) if f)
+                         for c, m in zip(program.components, mask, strict=True)))
+        low = vm.lower(live, sizes, dim, all_live=True)
+        count = int(bounds[3])
+        assert tuple(int(b) for b in bounds) == low.bounds
+        assert out_ints[: count * vm.ROW].tolist() == low.ints.tolist()
+        assert out_floats[: count * vm.FLOAT_ROW].tolist() == low.floats.tolist()
+        assert random == any(i.op.is_random for i in live.instructions())
+        simple = simplify(program)
+        found = keys.setdefault((int(key[0]), int(key[1])), simple)
+        assert found == simple  # equal keys only for equal simplified programs
+
+
+def test_compiled_fec_table_is_fec_cache() -> None:
+    size, forget = 30, 4
+    cap = size + 1
+    keys, fit, served = np.zeros(cap, dtype=np.uint64), np.zeros(cap), np.zeros(cap, np.int64)
+    prev, nxt = np.full(cap, -1, dtype=np.int64), np.append(np.arange(1, cap), -1)
+    bnext, buckets = np.full(cap, -1, dtype=np.int64), np.full(64, -1, dtype=np.int64)
+    ints = np.zeros(8, dtype=np.int64)
+    ints[F_HEAD] = ints[F_TAIL] = -1
+    ints[F_CAP], ints[F_FORGET] = size, forget
+    reference = FecCache(size, forget)
+    generator = np.random.default_rng(1)
+    for _ in range(3000):
+        key = int(generator.integers(0, 60)) * 0x9E3779B97F4A7C15 % 2**64
+        got = fec_lookup(np.uint64(key), keys, fit, served, prev, nxt, bnext, buckets, ints)
+        expected = reference.lookup(key)
+        assert (expected is None and math.isnan(got)) or got == expected
+        if expected is None:
+            value = float(generator.random())
+            reference.insert(key, value)
+            fec_insert(np.uint64(key), value, 0, keys, fit, served, prev, nxt, bnext, buckets,
+                       ints)
+    count = int(ints[0])
+    out = np.zeros(count, dtype=np.uint64), np.zeros(count), np.zeros(count, dtype=np.int64)
+    fec_export(keys, fit, served, nxt, ints, *out)
+    state = reference.state()
+    assert [int(k) for k in out[0]] == state["keys"]
+    assert out[1].tolist() == state["fitness"] and out[2].tolist() == state["served"]
+    assert (int(ints[F_HITS]), int(ints[F_MISSES])) == (reference.hits, reference.misses)
+
+
+def _both(config: Config, seed: int) -> tuple[Capture, Capture]:
+    results = []
+    for compiled in (False, True):
+        hooks = Capture()
+        search = Search(config, seed, "vm", hooks)
+        search.compiled = compiled
+        search.run()
+        results.append(hooks)
+    return results[0], results[1]
+
+
+def _fec(**changes: Any) -> Callable[[Config], Config]:
+    return lambda c: replace(c, fec=replace(c.fec, **changes))
+
+
+@pytest.mark.parametrize("change", [
+    lambda c: c,
+    _fec(enabled=False),
+    _fec(forget_every=3, cache_size=50),
+    lambda c: replace(c, combine="median"),
+])
+def test_compiled_search_is_the_python_search(change: Callable[[Config], Config]) -> None:
+    python, compiled = _both(change(parse_config(SMALL)), 5)
+    assert without_times(python.states) == without_times(compiled.states)
+    assert without_times(python.progress_records) == without_times(compiled.progress_records)
+
+
+def test_compiled_search_with_every_mutation_random_ops_and_a_train_budget(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "base.az").write_text("def Setup():\n  s2 = 0.1\ndef Predict():\n"
+                                      "  s1 = dot(v0, v1)\ndef Learn():\n  v1 = s0 * v0\n")
+    text = SMALL.replace('ops = ["s = c"', 'ops = ["s = gaussian(mean, std)", '
+                         '"v = uniform(lo, hi)", "m = m @ m", "s = c"', 1)
+    text = text.replace("[search]\n", '[search]\nmutations = ["alter_param", '
+                        '"randomize_instruction", "randomize_component", "insert_instruction", '
+                        '"remove_instruction", "trade_instruction", "randomize_algorithm", '
+                        '"identity"]\nmutate_prob = 0.95\n')
+    text = text.replace("size = 5\n", "init_size = 4\nmin_size = 2\nmax_size = 7\n")
+    text += '[train_budget]\nbaseline = "base.az"\nthreshold_factor = 3.0\n'
+    python, compiled = _both(parse_config(text, base_dir=tmp_path), 8)
+    assert without_times(python.states) == without_times(compiled.states)
+
+
+def test_compiled_search_resumes_exactly() -> None:
+    config = parse_config(SMALL)
+    whole = Capture()
+    Search(config, 12, "vm", whole).run()
+    for state in whole.states[2:-1:4]:
+        hooks = Capture()
+        search = Search(config, 12, "vm", hooks)
+        search.restore(json.loads(json.dumps(state)))
+        search.run()
+        assert without_times(hooks.states[-1]) == without_times(whole.states[-1])
+
+
+def test_small_config_is_compiled() -> None:
+    config = replace(parse_config(SMALL))
+    search = Search(config, 1, "vm")
+    assert search.compiled
