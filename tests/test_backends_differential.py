@@ -15,7 +15,6 @@ import random
 import struct
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,18 +33,6 @@ F = 4
 SIZES = (5, 3, 2)  # scalars, vectors, matrices the generated programs may use
 _COUNT = dict(zip((Kind.SCALAR, Kind.VECTOR, Kind.MATRIX), SIZES, strict=True))
 SPECIAL = (0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, -2.5e-310, 1.0, -1.0, 1e308, -1e308)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def compiled_cache(request: pytest.FixtureRequest,
-                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Generated modules and Numba's cache in one folder kept between test runs (content-
-    addressed, so it is never stale), so the VM compiles once per machine, not per run."""
-    cache = request.config.cache
-    folder = cache.mkdir("azdsl-compiled") if cache else tmp_path_factory.mktemp("compiled")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AZDSL_CACHE_DIR", str(folder))
-        yield Path(folder)
 
 
 # ---- generated programs ---------------------------------------------------------------------

@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("ray")
-
 from test_parallel import SETTINGS, Capture, config, same, without_times
 
 from azdsl.parallel import Execution, IslandRun

@@ -3,9 +3,6 @@ interpreter's in test_backends_differential.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -15,18 +12,6 @@ from azdsl.liveness import random_ordinals
 from azdsl.parse import parse
 from azdsl.program import Program
 from azdsl.tasks import Task, TaskSpec, make_tasks
-
-
-@pytest.fixture(scope="module", autouse=True)
-def compiled_cache(request: pytest.FixtureRequest,
-                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The compiled VM lives in a folder kept between test runs (see the differential tests)."""
-    cache = request.config.cache
-    folder = cache.mkdir("azdsl-compiled") if cache else tmp_path_factory.mktemp("compiled")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AZDSL_CACHE_DIR", str(folder))
-        yield Path(folder)
-
 
 SGD = parse("""\
 def Setup():

@@ -1,0 +1,23 @@
+"""Shared test set-up: one folder for compiled code, so the VM compiles once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Generated modules and Numba's on-disk cache are content-addressed, so a folder kept
+    # between runs is never stale; every test and every subprocess it starts shares it.
+    if "AZDSL_CACHE_DIR" not in os.environ:
+        os.environ["AZDSL_CACHE_DIR"] = str(Path(config.rootpath) / ".azdsl_cache")
+
+
+@pytest.fixture(scope="session")
+def compiled_cache() -> Path:
+    """The folder compiled code goes to (AZDSL_CACHE_DIR)."""
+    folder = Path(os.environ["AZDSL_CACHE_DIR"])
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
