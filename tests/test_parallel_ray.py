@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from test_parallel import SETTINGS, Capture, config, same, without_times
 
 from azdsl.parallel import Execution, IslandRun
