@@ -332,6 +332,19 @@ class Search:
             if fast is not None:
                 ex.best_program, ex.best_fitness = fast.export(pop, ex.tournament, mutation_rng)
 
+        def checkpoint(now: float) -> None:  # bank the counters and clock, then save the state
+            nonlocal start, steps_before, last_checkpoint, last_checkpoint_individuals
+            ex.individuals = individuals
+            ex.train_steps = steps_before + scorer.train_steps
+            ex.seconds += now - start
+            start = now
+            steps_before = ex.train_steps
+            scorer.train_steps = 0
+            sync()
+            self.hooks.checkpoint(self.state())
+            last_checkpoint = time.monotonic()
+            last_checkpoint_individuals = individuals
+
         while True:
             if individuals >= next_poll:
                 next_poll = individuals + (2048 if fast is not None else poll)
@@ -341,16 +354,7 @@ class Search:
                 if stop_requested() or (
                     checkpoint_seconds and now - last_checkpoint >= checkpoint_seconds
                 ):
-                    ex.individuals = individuals
-                    ex.train_steps = steps_before + scorer.train_steps
-                    ex.seconds += now - start
-                    start = now
-                    steps_before = ex.train_steps
-                    scorer.train_steps = 0
-                    sync()
-                    self.hooks.checkpoint(self.state())
-                    last_checkpoint = time.monotonic()
-                    last_checkpoint_individuals = individuals
+                    checkpoint(now)
                     if stop_requested():
                         raise Interrupted
             if (max_steps and steps_before + scorer.train_steps >= max_steps) or (
@@ -390,17 +394,7 @@ class Search:
                 self._progress(ex, scorer, steps_before,
                                ex.seconds + (time.monotonic() - start))
             if checkpoint_every and individuals - last_checkpoint_individuals >= checkpoint_every:
-                ex.individuals = individuals
-                now = time.monotonic()
-                ex.train_steps = steps_before + scorer.train_steps
-                ex.seconds += now - start
-                start = now
-                steps_before = ex.train_steps
-                scorer.train_steps = 0
-                sync()
-                self.hooks.checkpoint(self.state())
-                last_checkpoint = time.monotonic()
-                last_checkpoint_individuals = individuals
+                checkpoint(time.monotonic())
         sync()
         ex.individuals = individuals
         ex.train_steps = steps_before + scorer.train_steps

@@ -23,8 +23,8 @@ from numba.extending import intrinsic
 from azdsl import rng
 
 _GOLDEN = np.uint64(rng.GOLDEN)
-_MUL1 = np.uint64(0xBF58476D1CE4E5B9)
-_MUL2 = np.uint64(0x94D049BB133111EB)
+MIX_MUL1 = np.uint64(0xBF58476D1CE4E5B9)
+MIX_MUL2 = np.uint64(0x94D049BB133111EB)
 _COUNTER_STEP = np.uint64(rng.COUNTER_STEP)
 _SH11 = np.uint64(11)
 _SH27 = np.uint64(27)
@@ -34,16 +34,16 @@ _SH40 = np.uint64(40)
 _SH56 = np.uint64(56)
 _BYTE = np.uint64(0xFF)
 _WORD = np.uint64(0xFFFF)
-_INV_2_53 = rng.INV_2_53
-_TWO_PI = rng.TWO_PI
+INV_2_53 = rng.INV_2_53
+TWO_PI = rng.TWO_PI
 
 
 @njit(cache=True)
 def mix64(z: np.uint64) -> np.uint64:
     """SplitMix64's finaliser (rng.mix64)."""
     z = np.uint64(z) + _GOLDEN
-    z = (z ^ (z >> _SH30)) * _MUL1
-    z = (z ^ (z >> _SH27)) * _MUL2
+    z = (z ^ (z >> _SH30)) * MIX_MUL1
+    z = (z ^ (z >> _SH27)) * MIX_MUL2
     return z ^ (z >> _SH31)
 
 
@@ -68,7 +68,7 @@ def draw_key(stream_id: np.uint64, component: int, ordinal: int, execution: int)
 def uniform01(key: np.uint64, counter: int) -> float:
     """Uniform in [0, 1) with 53 random bits (rng.uniform01)."""
     bits = mix64(np.uint64(key) + np.uint64(counter) * _COUNTER_STEP)
-    return float(bits >> _SH11) * _INV_2_53
+    return float(bits >> _SH11) * INV_2_53
 
 
 @njit(cache=True)
@@ -77,7 +77,7 @@ def gauss01(key: np.uint64, counter: int) -> float:
     c = int(counter) * 2
     u1 = uniform01(key, c)
     u2 = uniform01(key, c + 1)
-    return math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(_TWO_PI * u2)
+    return math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(TWO_PI * u2)
 
 
 @njit(cache=True)
@@ -111,23 +111,20 @@ def heaviside_strict(x: float) -> float:
 # negative-index fix-up. The caller keeps the arrays alive.
 
 
-@intrinsic
-def float_ptr(typingctx: Any, address: Any) -> Any:
-    """The float64 array at an integer address (`array.ctypes.data`), as a pointer."""
-    pointer = types.CPointer(types.float64)  # type: ignore[no-untyped-call]
+def _pointer_intrinsic(name: str, element: Any) -> Any:
+    """An intrinsic `name(address)`: the `element` array at an integer address
+    (`array.ctypes.data`), as a pointer."""
+    pointer = types.CPointer(element)  # type: ignore[no-untyped-call]
 
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        return builder.inttoptr(args[0], context.get_value_type(pointer))
+    def typer(typingctx: Any, address: Any) -> Any:
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            return builder.inttoptr(args[0], context.get_value_type(pointer))
 
-    return pointer(address), codegen
+        return pointer(address), codegen
+
+    typer.__name__ = typer.__qualname__ = name
+    return intrinsic(typer)
 
 
-@intrinsic
-def int_ptr(typingctx: Any, address: Any) -> Any:
-    """The int64 array at an integer address, as a pointer."""
-    pointer = types.CPointer(types.int64)  # type: ignore[no-untyped-call]
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        return builder.inttoptr(args[0], context.get_value_type(pointer))
-
-    return pointer(address), codegen
+float_ptr = _pointer_intrinsic("float_ptr", types.float64)
+int_ptr = _pointer_intrinsic("int_ptr", types.int64)

@@ -28,6 +28,7 @@ from azdsl.program import (
     Literal,
     Program,
 )
+from azdsl.rng import TWO_PI
 
 MUTATION_TYPES: tuple[str, ...] = (
     "alter_param",
@@ -60,7 +61,6 @@ Triple = tuple[int, int, int]
 OpLists = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 
 _LOG_FLIP_PROB = 0.1
-_TWO_PI = 6.283185307179586
 _INTERN_MAX = 1024
 _BLOCK = 16  # uniforms drawn from the generator at a time (one call costs about as much as 3)
 
@@ -273,7 +273,7 @@ class _Draws:
     def gauss(self) -> float:
         """Standard normal by Box-Muller."""
         u1, u2 = self.u(), self.u()
-        return math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(_TWO_PI * u2)
+        return math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(TWO_PI * u2)
 
 
 def _init_literal(init: LitInit, d: _Draws, dim: int) -> Literal:

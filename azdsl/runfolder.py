@@ -22,7 +22,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from azdsl import __version__
 from azdsl.config import Config, ProgramFile, parse_config
@@ -241,7 +241,23 @@ def open_search(folder: RunFolder, *, hooks: Any = None) -> tuple[Search, dict[s
     run = folder.read_run()
     config = folder.load_config(run)
     search = Search(config, int(run["seed"]), str(run["backend"]), hooks or folder)
-    state = folder.load_checkpoint()
+    restore_checkpoint(folder, search, folder.load_checkpoint())
+    return search, run
+
+
+class Restorable(Protocol):
+    """A search that continues from a state (evolve.Search, parallel.IslandRun)."""
+
+    @property
+    def progress_records(self) -> int: ...
+
+    def restore(self, state: dict[str, Any]) -> None: ...
+
+
+def restore_checkpoint(folder: RunFolder, search: Restorable,
+                       state: dict[str, Any] | None) -> None:
+    """Continue `search` from `state` (the folder's last checkpoint, if any) and cut
+    progress.jsonl back to the reports that state had seen."""
     if state is not None:
         try:
             search.restore(state)
@@ -249,4 +265,3 @@ def open_search(folder: RunFolder, *, hooks: Any = None) -> tuple[Search, dict[s
             raise RunError(f"{folder.path / CHECKPOINT}: does not fit this run ({exc}); "
                            "nothing was changed") from None
     folder.truncate_progress(search.progress_records)
-    return search, run

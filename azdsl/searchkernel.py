@@ -27,6 +27,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from azdsl.kernels import INV_2_53, MIX_MUL1, MIX_MUL2, TWO_PI, mix64
+
 Arr = npt.NDArray[Any]
 
 U64 = np.uint64
@@ -38,11 +40,6 @@ _S63 = np.uint64(63)
 _S64 = np.uint64(64)
 _MUL_HI = np.uint64(2549297995355413924)
 _MUL_LO = np.uint64(4865540595714422341)
-_INV_2_53 = 1.0 / 9007199254740992.0
-_TWO_PI = 6.283185307179586
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
 _NAN_BITS = np.uint64(0x7FF8000000000000)
 _ONE = np.uint64(1)
 _ZERO = np.uint64(0)
@@ -94,7 +91,7 @@ def pcg_next64(st: Arr) -> np.uint64:
 @njit(cache=True)
 def pcg_double(st: Arr) -> float:
     """Generator.random() for one float."""
-    return float(pcg_next64(st) >> _S11) * _INV_2_53
+    return float(pcg_next64(st) >> _S11) * INV_2_53
 
 
 @njit(cache=True)
@@ -123,7 +120,7 @@ def draw(st: Arr, buf: Arr, pos: Arr) -> float:
 def _gauss(st: Arr, buf: Arr, pos: Arr) -> float:
     u1 = draw(st, buf, pos)
     u2 = draw(st, buf, pos)
-    return math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(_TWO_PI * u2)
+    return math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(TWO_PI * u2)
 
 
 # ---- mutation -------------------------------------------------------------------------------
@@ -339,14 +336,6 @@ def _close(rows: Arr, lits: Arr, n: Arr,
 
 
 @njit(cache=True)
-def _mix(z: np.uint64) -> np.uint64:
-    z = z + _GOLDEN
-    z = (z ^ (z >> np.uint64(30))) * _MIX1
-    z = (z ^ (z >> np.uint64(27))) * _MIX2
-    return z ^ (z >> np.uint64(31))
-
-
-@njit(cache=True)
 def _bit(cell: int, bit_base: Arr) -> np.uint64:
     if cell < 0:
         return _ZERO
@@ -397,8 +386,8 @@ def prune_lower(
         predict_in = new_predict_in
         learn_in = new_learn_in
     _backward(rows, 0, s_end, predict_in & keep, flags, t_partial, bit_base)
-    h1 = _mix(np.uint64(0x5EED))
-    h2 = _mix(np.uint64(0xC0FFEE))
+    h1 = mix64(np.uint64(0x5EED))
+    h2 = mix64(np.uint64(0xC0FFEE))
     canon = np.full(64, -1, dtype=np.int64)
     canon[0] = 0  # s0
     canon[1] = 1  # s1
@@ -409,8 +398,8 @@ def prune_lower(
     bounds_at = (0, s_end, p_end, l_end)
     for c in range(3):
         out_bounds[c] = count
-        h1 = _mix(h1 ^ np.uint64(c + 1000))
-        h2 = _mix(h2 + np.uint64(c + 7))
+        h1 = mix64(h1 ^ np.uint64(c + 1000))
+        h2 = mix64(h2 + np.uint64(c + 7))
         rank = 0
         for r in range(bounds_at[c], bounds_at[c + 1]):
             if not flags[r]:
@@ -456,13 +445,13 @@ def prune_lower(
                         next_name[kind] += 1
                     name = canon[slot]
                 part = part | (np.uint64(name + 1) << np.uint64(8 + 16 * j))
-            h1 = _mix(h1 ^ part)
-            h2 = _mix(h2 + part * _MIX2)
+            h1 = mix64(h1 ^ part)
+            h2 = mix64(h2 + part * MIX_MUL2)
             for k in range(t_nlit[op]):
                 value = lits[r, k]
                 bits = _NAN_BITS if value != value else np.float64(value).view(np.uint64)
-                h1 = _mix(h1 ^ bits)
-                h2 = _mix(h2 + bits * _MIX1)
+                h1 = mix64(h1 ^ bits)
+                h2 = mix64(h2 + bits * MIX_MUL1)
             count += 1
     out_bounds[3] = count
     key[0] = h1

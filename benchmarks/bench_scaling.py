@@ -36,9 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from azdsl.config import Config, load_config  # noqa: E402
-from azdsl.evolve import Search  # noqa: E402
+from azdsl.evolve import NoHooks, Search  # noqa: E402
 from azdsl.parallel import Execution, IslandRun, IslandSettings  # noqa: E402
-from azdsl.program import Program  # noqa: E402
 
 # A private head on the loopback interface only; token auth off (nothing else can reach it).
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled"}
@@ -50,7 +49,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-class Records:
+class Records(NoHooks):
     """Hooks that keep the progress records and, at the end, the workers' CPU time."""
 
     def __init__(self) -> None:
@@ -63,15 +62,6 @@ class Records:
         if record["done"] and self.run is not None:
             pids = set(self.run.worker_pids()) - {os.getpid()}
             self.worker_cpu = sum(cpu_seconds(pid) for pid in pids)
-
-    def checkpoint(self, state: dict[str, Any]) -> None:
-        pass
-
-    def best(self, program: Program, fitness: float) -> None:
-        pass
-
-    def experiment(self, record: dict[str, Any]) -> None:
-        pass
 
 
 def one_experiment(config: Config, individuals: int) -> Config:

@@ -304,3 +304,15 @@ def test_specialised_vm_on_its_own_ops(learn: list[Instr]) -> None:
         [vm.lower(program, SIZES, F)], [3])
     assert [struct.pack("<d", f).hex() for f in result.fitness[0]] == [
         expected[2][0], expected[3][0]]
+
+
+@pytest.mark.slow
+@settings(max_examples=5, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(programs(max_size=5), st.integers(0, 2**32), st.integers(0, 2**64 - 1))
+def test_njit_matches_interp_on_generated_programs(program: Program, memory_seed: int,
+                                                   stream: int) -> None:
+    # Each example compiles a new program with Numba (seconds), hence few examples.
+    check_generated(program, random_memory(memory_seed), stream, jit=True)
+    expected = outcome_fingerprint(program, "interp", memory_seed)
+    assert outcome_fingerprint(program, "jit", memory_seed) == expected

@@ -6,29 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+from support import components, linear_tasks
 
 from azdsl.cli import main
 from azdsl.commands.demo import demo_config_path
 from azdsl.config import load_config
 from azdsl.parse import parse
 
-CONFIG = """
-[search_tasks]
-kind = "linear"
-dim = 4
-num_tasks = 2
-num_train = 30
-num_valid = 10
-[setup]
-ops = ["s = c", "s = dot(v, v)", "s = s - s", "s = s * s", "v = s * v", "v = v + v"]
-size = 4
-[predict]
-ops = ["s = c", "s = dot(v, v)", "s = s - s", "s = s * s", "v = s * v", "v = v + v"]
-size = 2
-[learn]
-ops = ["s = c", "s = dot(v, v)", "s = s - s", "s = s * s", "v = s * v", "v = v + v"]
-size = 4
-[search]
+CONFIG = linear_tasks("search_tasks", 2, 30, 10, "dim = 4") + components(4, 2, 4) + """[search]
 population_size = 30
 [budget]
 max_individuals = 200

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import sgd
 
 from azdsl import codegen
 from azdsl.cli import main
@@ -19,19 +20,7 @@ from azdsl.parse import parse
 from azdsl.tasks import TaskSpec, make_tasks
 from azdsl.template import expand, free_names
 
-SGD_TEXT = """\
-def Setup():
-  s2 = 0.01
-  v1 = uniform(-0.5, 0.5)
-def Predict():
-  s1 = dot(v0, v1)
-def Learn():
-  s3 = s0 - s1
-  s4 = s3 * s2
-  v2 = s4 * v0
-  v1 = v1 + v2
-"""
-
+SGD_TEXT = sgd(step="s4", setup="  v1 = uniform(-0.5, 0.5)\n")
 
 def _cell(role: str, kind: Kind, index: tuple[str, ...]) -> str:
     return f"{role}{kind.prefix}[{', '.join(('0', *index))}]"

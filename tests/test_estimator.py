@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import sgd
 
 import azdsl
 from azdsl.errors import CheckError, ConfigError
@@ -14,18 +15,7 @@ from azdsl.evaluate import evaluate, sigmoid
 from azdsl.program import Cell, Component, Instr, Program
 from azdsl.tasks import Task
 
-LINEAR_TEXT = """\
-def Setup():
-  s2 = 0.1
-def Predict():
-  s1 = dot(v1, v0)
-def Learn():
-  s3 = s0 - s1
-  s3 = s2 * s3
-  v2 = s3 * v0
-  v1 = v1 + v2
-"""
-
+LINEAR_TEXT = sgd(0.1)
 
 def ins(code: int, out: str, *cells: str, lits: tuple[float, ...] = ()) -> Instr:
     return Instr(code, Cell.parse(out), tuple(Cell.parse(c) for c in cells), lits)
@@ -33,8 +23,8 @@ def ins(code: int, out: str, *cells: str, lits: tuple[float, ...] = ()) -> Instr
 
 LINEAR = Program(
     setup=(ins(56, "s2", lits=(0.1,)),),
-    predict=(ins(27, "s1", "v1", "v0"),),
-    learn=(ins(2, "s3", "s0", "s1"), ins(3, "s3", "s2", "s3"), ins(18, "v2", "s3", "v0"),
+    predict=(ins(27, "s1", "v0", "v1"),),
+    learn=(ins(2, "s3", "s0", "s1"), ins(3, "s3", "s3", "s2"), ins(18, "v2", "s3", "v0"),
            ins(23, "v1", "v1", "v2")),
 )
 

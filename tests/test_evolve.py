@@ -9,6 +9,16 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support import (
+    SEARCH_TASKS,
+    Capture,
+    components,
+    held_out_tasks,
+    population,
+    run_search,
+    sgd,
+    without_times,
+)
 
 from azdsl.config import Config, parse_config
 from azdsl.evolve import Search
@@ -22,104 +32,23 @@ from azdsl.prune import Pruner
 from azdsl.scorer import BackendEngine, ProbeSize, Scorer, TrainBudget, VmEngine
 from azdsl.tasks import TaskSpec, make_collection
 
-DEMO_OPS = '["s = c", "s = dot(v, v)", "s = s - s", "s = s * s", "v = s * v", "v = v + v"]'
-
-SMALL = f"""
-[search_tasks]
-kind = "linear"
-dim = 4
-num_tasks = 3
-num_train = 40
-num_valid = 20
-randomize = true
-[select_tasks]
-kind = "linear"
-dim = 4
-num_tasks = 5
-num_train = 100
-num_valid = 20
-randomize = true
-[final_tasks]
-kind = "linear"
-dim = 4
-num_tasks = 5
-num_train = 100
-num_valid = 20
-seed = 777
-[setup]
-ops = {DEMO_OPS}
-size = 5
-[predict]
-ops = {DEMO_OPS}
-size = 2
-[learn]
-ops = {DEMO_OPS}
-size = 5
-[search]
-population_size = 60
-tournament_size = 6
-[fec]
-enabled = true
-[budget]
+SMALL = (
+    SEARCH_TASKS
+    + held_out_tasks(5)
+    + components(5, 2, 5)
+    + population(60, 6)
+    + """[budget]
 max_individuals = 800
 max_experiments = 2
 [run]
 progress_every = 200
 checkpoint_every = 150
 """
-
-LINEAR = """def Setup():
-  s2 = {lr}
-def Predict():
-  s1 = dot(v0, v1)
-def Learn():
-  s3 = s0 - s1
-  s3 = s3 * s2
-  v2 = s3 * v0
-  v1 = v1 + v2
-"""
-
-
-class Capture:
-    """Hooks that keep everything (checkpoints as JSON round trips)."""
-
-    def __init__(self) -> None:
-        self.states: list[dict[str, Any]] = []
-        self.progress_records: list[dict[str, Any]] = []
-        self.experiments: list[dict[str, Any]] = []
-
-    def progress(self, record: dict[str, Any]) -> None:
-        self.progress_records.append(record)
-
-    def checkpoint(self, state: dict[str, Any]) -> None:
-        self.states.append(json.loads(json.dumps(state)))
-
-    def best(self, program: Program, fitness: float) -> None:
-        pass
-
-    def experiment(self, record: dict[str, Any]) -> None:
-        self.experiments.append(record)
-
-
-def without_times(state: Any) -> Any:
-    """A state or record with wall-clock fields and memo counters dropped."""
-    if isinstance(state, dict):
-        return {k: without_times(v) for k, v in state.items()
-                if k not in ("seconds", "individuals_per_second", "memo_hits")}
-    if isinstance(state, list):
-        return [without_times(v) for v in state]
-    return state
+)
 
 
 def small(**changes: Any) -> Config:
     return replace(parse_config(SMALL), **changes)
-
-
-def run(config: Config, seed: int, backend: str = "vm") -> tuple[Search, Capture]:
-    hooks = Capture()
-    search = Search(config, seed, backend, hooks)
-    search.run()
-    return search, hooks
 
 
 # ---- population mechanics ---------------------------------------------------------------------
@@ -192,7 +121,7 @@ def test_pruner_keys_equal_exactly_for_equal_live_code() -> None:
     c = parse("def Setup():\n  s2 = 0.5\ndef Predict():\n  s1 = s2 * s2\n")
     assert pruner.prune(a).key == pruner.prune(b).key != pruner.prune(c).key
     for _ in range(30):
-        assert pruner.prune(parse(LINEAR.format(lr=0.1))).key != pruner.prune(c).key
+        assert pruner.prune(parse(sgd(0.1))).key != pruner.prune(c).key
 
 
 # ---- the scorer: FEC only reuses, the memo never changes anything ----------------------------
@@ -239,16 +168,16 @@ def test_fec_changes_a_result_only_by_reusing_a_cached_fitness() -> None:
 @pytest.mark.parametrize("fec", [True, False])
 def test_memo_changes_nothing_but_speed(fec: bool) -> None:
     config = small(fec=replace(small().fec, enabled=fec))
-    _, with_memo = run(config, 4)
+    _, with_memo = run_search(config, 4)
     no_memo = replace(config, fec=replace(config.fec, structural_cache_size=0))
-    _, without = run(no_memo, 4)
+    _, without = run_search(no_memo, 4)
     assert without_times(with_memo.states) == without_times(without.states)
 
 
 def test_interp_and_vm_searches_agree() -> None:
     config = small(budget=replace(small().budget, max_individuals=150, max_experiments=1))
-    _, vm = run(config, 9, "vm")
-    _, interp = run(config, 9, "interp")
+    _, vm = run_search(config, 9, "vm")
+    _, interp = run_search(config, 9, "interp")
     assert without_times(vm.states[-1]) == without_times(interp.states[-1])
 
 
@@ -264,10 +193,10 @@ def test_backend_engine_probe_matches_vm_engine() -> None:
 
 
 def test_train_budget_rejects_costly_programs() -> None:
-    baseline = parse(LINEAR.format(lr=0.1))
+    baseline = parse(sgd(0.1))
     budget = TrainBudget(baseline, 2.0, [100])
     assert not budget.rejects(baseline)
-    costly = parse(LINEAR.format(lr=0.1) + "".join("  m0 = m0 @ m0\n" for _ in range(9)))
+    costly = parse(sgd(0.1) + "".join("  m0 = m0 @ m0\n" for _ in range(9)))
     assert budget.rejects(costly)
     tasks = make_collection([TaskSpec(num_tasks=1, num_train=100, num_valid=20)])
     scorer = Scorer(VmEngine(tasks, ProbeSize(), (4, 3, 1)), [100], fec=FecCache(),
@@ -280,18 +209,18 @@ def test_train_budget_rejects_costly_programs() -> None:
 
 
 def test_same_seed_same_run_other_seed_other_run() -> None:
-    first, a = run(small(), 1)
-    _, b = run(small(), 1)
-    _, c = run(small(), 2)
+    first, a = run_search(small(), 1)
+    _, b = run_search(small(), 1)
+    _, c = run_search(small(), 2)
     assert without_times(a.states) == without_times(b.states)
-    assert without_times(a.progress_records) == without_times(b.progress_records)
+    assert without_times(a.records) == without_times(b.records)
     assert without_times(a.states[-1]) != without_times(c.states[-1])
     assert len(first.experiments) == 2 and first.final is not None
 
 
 def test_resume_from_any_checkpoint_ends_where_the_run_ends() -> None:
     config = small()
-    _, whole = run(config, 6)
+    _, whole = run_search(config, 6)
     assert len(whole.states) >= 8
     for state in whole.states[1:-1:3]:
         hooks = Capture()
@@ -299,30 +228,30 @@ def test_resume_from_any_checkpoint_ends_where_the_run_ends() -> None:
         search.restore(state)
         search.run()
         assert without_times(hooks.states[-1]) == without_times(whole.states[-1])
-        assert [r["individuals"] for r in hooks.progress_records] == [
-            r["individuals"] for r in whole.progress_records[state["progress_records"]:]]
+        assert [r["individuals"] for r in hooks.records] == [
+            r["individuals"] for r in whole.records[state["progress_records"]:]]
 
 
 def test_experiments_use_fresh_task_seeds_and_stop_when_good_enough() -> None:
-    _, hooks = run(small(), 3)
+    _, hooks = run_search(small(), 3)
     first, second = hooks.experiments
     assert first["search_fitness"] != second["search_fitness"] or first["program"] != second[
         "program"]
     enough = small(budget=replace(small().budget, max_experiments=0, sufficient_fitness=0.0))
-    _, hooks = run(enough, 3)
+    _, hooks = run_search(enough, 3)
     assert len(hooks.experiments) == 1  # any select fitness > 0 is enough
 
 
 def test_random_search_and_empty_start() -> None:
     config = small(method="random",
                    budget=replace(small().budget, max_individuals=300, max_experiments=1))
-    search, hooks = run(config, 1)
+    search, hooks = run_search(config, 1)
     assert search.final is not None
-    best = max(r["best_ever"] for r in hooks.progress_records)
+    best = max(r["best_ever"] for r in hooks.records)
     assert hooks.experiments[0]["search_fitness"] == best
     empty = small(initial_population="empty",
                   budget=replace(small().budget, max_individuals=100, max_experiments=1))
-    search, hooks = run(empty, 1)
+    search, hooks = run_search(empty, 1)
     assert search.final is not None
 
 
@@ -360,11 +289,11 @@ enabled = true
 [budget]
 max_individuals = {individuals}
 """
-    return run(parse_config(text, base_dir=tmp_path), 1)
+    return run_search(parse_config(text, base_dir=tmp_path), 1)
 
 
 def test_evolution_tunes_a_learning_rate(tmp_path: Path) -> None:
-    search, _ = _solve(tmp_path, LINEAR.format(lr=0.0005), "[]", '["s = c"]',
+    search, _ = _solve(tmp_path, sgd(0.0005), "[]", '["s = c"]',
                        '["alter_param"]', 2000)
     assert search.final is not None and search.final["fitness"] > 0.9999
     lr = search.result().program.setup[0].literals[0]

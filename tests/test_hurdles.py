@@ -4,62 +4,29 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Any
 
 import pytest
+from support import Capture, components, linear_tasks, population, run_search, sgd, without_times
 
-from azdsl.config import Config, parse_config
+from azdsl.config import parse_config
 from azdsl.errors import ConfigError
 from azdsl.evolve import Search
 from azdsl.fec import FecCache
 from azdsl.hurdles import Hurdle
 from azdsl.parse import parse
-from azdsl.program import Program
 from azdsl.scorer import BackendEngine, ProbeSize, Scorer
 from azdsl.tasks import TaskSpec, make_collection
 
-LINEAR = """def Setup():
-  s2 = {lr}
-def Predict():
-  s1 = dot(v0, v1)
-def Learn():
-  s3 = s0 - s1
-  s3 = s3 * s2
-  v2 = s3 * v0
-  v1 = v1 + v2
-"""
-GOOD = parse(LINEAR.format(lr=0.1))
-SLOW = parse(LINEAR.format(lr=0.03))  # learns, more slowly than GOOD
-FROZEN = parse(LINEAR.format(lr=0.0))  # never learns: predicts 0
+GOOD = parse(sgd(0.1))
+SLOW = parse(sgd(0.03))  # learns, more slowly than GOOD
+FROZEN = parse(sgd(0.0))  # never learns: predicts 0
 
-OPS = '["s = c", "s = dot(v, v)", "s = s - s", "s = s * s", "v = s * v", "v = v + v"]'
-SMALL = f"""
-[search_tasks]
-kind = "linear"
-num_tasks = 4
-num_train = 40
-num_valid = 20
-[final_tasks]
-kind = "linear"
-num_tasks = 3
-num_train = 60
-num_valid = 20
-seed = 777
-[setup]
-ops = {OPS}
-size = 4
-[predict]
-ops = {OPS}
-size = 2
-[learn]
-ops = {OPS}
-size = 5
-[search]
-population_size = 40
-tournament_size = 5
-[fec]
-enabled = true
-[hurdles]
+SMALL = (
+    linear_tasks("search_tasks", 4, 40, 20)
+    + linear_tasks("final_tasks", 3, 60, 20, "seed = 777")
+    + components(4, 2, 5)
+    + population(40, 5)
+    + """[hurdles]
 tasks = 1
 percentile = 75
 [budget]
@@ -68,6 +35,7 @@ max_individuals = 500
 progress_every = 100
 checkpoint_every = 100
 """
+)
 
 
 # ---- the running percentile -------------------------------------------------------------------
@@ -164,46 +132,12 @@ def test_without_hurdles_the_scorer_is_unchanged() -> None:
 # ---- whole searches -----------------------------------------------------------------------------
 
 
-class Capture:
-    def __init__(self) -> None:
-        self.states: list[dict[str, Any]] = []
-        self.records: list[dict[str, Any]] = []
-
-    def progress(self, record: dict[str, Any]) -> None:
-        self.records.append(record)
-
-    def checkpoint(self, state: dict[str, Any]) -> None:
-        self.states.append(json.loads(json.dumps(state)))
-
-    def best(self, program: Program, fitness: float) -> None:
-        pass
-
-    def experiment(self, record: dict[str, Any]) -> None:
-        pass
-
-
-def untimed(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: untimed(v) for k, v in value.items()
-                if k not in ("seconds", "individuals_per_second", "memo_hits")}
-    if isinstance(value, list):
-        return [untimed(v) for v in value]
-    return value
-
-
-def search(config: Config, seed: int) -> tuple[Search, Capture]:
-    hooks = Capture()
-    s = Search(config, seed, "vm", hooks)
-    s.run()
-    return s, hooks
-
-
 def test_hurdles_are_deterministic_resumable_and_save_steps() -> None:
     config = parse_config(SMALL)
     assert config.hurdles.enabled and config.hurdles.tasks == 1
-    first, a = search(config, 5)
-    _, b = search(config, 5)
-    assert untimed(a.states) == untimed(b.states)
+    first, a = run_search(config, 5)
+    _, b = run_search(config, 5)
+    assert without_times(a.states) == without_times(b.states)
     assert a.records[-1]["hurdle_stopped"] > 0
     # Resuming from a checkpoint in the middle ends where the whole run ends.
     middle = a.states[len(a.states) // 2]
@@ -212,9 +146,9 @@ def test_hurdles_are_deterministic_resumable_and_save_steps() -> None:
     again = Search(config, 5, "vm", hooks)
     again.restore(middle)
     again.run()
-    assert untimed(hooks.states[-1]) == untimed(a.states[-1])
+    assert without_times(hooks.states[-1]) == without_times(a.states[-1])
     # The same number of individuals without hurdles costs more train steps.
     off = replace(config, hurdles=replace(config.hurdles, enabled=False))
-    without, c = search(off, 5)
+    without, c = run_search(off, 5)
     assert c.records[-1]["individuals"] == a.records[-1]["individuals"] == 500
     assert first.total_train_steps < without.total_train_steps

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import mutation_config
 
 from azdsl.errors import ConfigError
 from azdsl.mutate import (
@@ -26,19 +27,8 @@ from azdsl.parse import parse
 from azdsl.printer import unparse
 from azdsl.program import COMPONENTS, PASS, RESERVED_OUTPUTS, Cell, Instr, Program, validate
 
-ALL_OPS = tuple(op.code for op in OPS)
-BIG = MutationConfig(
-    dim=3,
-    scalars=5,
-    vectors=4,
-    matrices=2,
-    ops=(ALL_OPS, ALL_OPS, ALL_OPS),
-    init_sizes=(4, 4, 4),
-    min_sizes=(2, 2, 2),
-    max_sizes=(6, 6, 6),
-    mutation_types=MUTATION_TYPES,
-    mutate_prob=1.0,
-)
+BIG = mutation_config(scalars=5, vectors=4, matrices=2, init_sizes=(4, 4, 4),
+                      min_sizes=(2, 2, 2), max_sizes=(6, 6, 6))
 
 
 def rng(seed: int = 0) -> np.random.Generator:

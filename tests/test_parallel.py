@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import SEARCH_TASKS, Capture, components, held_out_tasks, population, without_times
 
 from azdsl.cli import main
 from azdsl.config import Budget, Config, parse_config
@@ -30,90 +31,27 @@ from azdsl.parallel import (
     make_pool,
 )
 from azdsl.parallel_local import InlinePool, LocalPool
-from azdsl.program import Program
 from azdsl.runfolder import CHECKPOINT, RunFolder, decode_checkpoint
 
-OPS = '["s = c", "s = dot(v, v)", "s = s - s", "s = s * s", "v = s * v", "v = v + v"]'
-
-CONFIG = f"""
-[search_tasks]
-kind = "linear"
-dim = 4
-num_tasks = 3
-num_train = 40
-num_valid = 20
-randomize = true
-[select_tasks]
-kind = "linear"
-dim = 4
-num_tasks = 4
-num_train = 100
-num_valid = 20
-randomize = true
-[final_tasks]
-kind = "linear"
-dim = 4
-num_tasks = 4
-num_train = 100
-num_valid = 20
-seed = 777
-[setup]
-ops = {OPS}
-size = 5
-[predict]
-ops = {OPS}
-size = 2
-[learn]
-ops = {OPS}
-size = 5
-[search]
-population_size = 40
-tournament_size = 5
-[fec]
-enabled = true
-[budget]
+CONFIG = (
+    SEARCH_TASKS
+    + held_out_tasks(4)
+    + components(5, 2, 5)
+    + population(40, 5)
+    + """[budget]
 max_individuals = 600
 max_experiments = 2
 [run]
 checkpoint_every = 200
 checkpoint_seconds = 0
 """
+)
 
 SETTINGS = IslandSettings(islands=2, migrate_every=60)
 
 
 def config(**changes: Any) -> Config:
     return replace(parse_config(CONFIG), **changes)
-
-
-class Capture:
-    """Hooks that keep progress records and checkpoints (as JSON round trips)."""
-
-    def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
-        self.states: list[dict[str, Any]] = []
-        self.experiments: list[dict[str, Any]] = []
-
-    def progress(self, record: dict[str, Any]) -> None:
-        self.records.append(record)
-
-    def checkpoint(self, state: dict[str, Any]) -> None:
-        self.states.append(json.loads(json.dumps(state)))
-
-    def best(self, program: Program, fitness: float) -> None:
-        pass
-
-    def experiment(self, record: dict[str, Any]) -> None:
-        self.experiments.append(record)
-
-
-def without_times(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: without_times(v) for k, v in value.items()
-                if k not in ("seconds", "individuals_per_second", "memo_hits")}
-    if isinstance(value, list):
-        return [without_times(v) for v in value]
-    return value
 
 
 def same(a: Result, b: Result) -> bool:

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_parallel import SETTINGS, Capture, config, same, without_times
+from support import Capture, without_times
+from test_parallel import SETTINGS, config, same
 
 from azdsl.parallel import Execution, IslandRun
 from azdsl.parallel_ray import RayPool, loopback_only

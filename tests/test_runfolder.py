@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support import SEARCH_TASKS, components
 
 from azdsl.cli import main
 from azdsl.runfolder import (
@@ -24,24 +25,7 @@ from azdsl.runfolder import (
     open_search,
 )
 
-CONFIG = """
-[search_tasks]
-kind = "linear"
-dim = 4
-num_tasks = 3
-num_train = 40
-num_valid = 20
-randomize = true
-[setup]
-ops = ["s = c", "s = dot(v, v)", "s = s - s", "s = s * s", "v = s * v", "v = v + v"]
-size = 5
-[predict]
-ops = ["s = c", "s = dot(v, v)", "s = s - s", "s = s * s", "v = s * v", "v = v + v"]
-size = 2
-[learn]
-ops = ["s = c", "s = dot(v, v)", "s = s - s", "s = s * s", "v = s * v", "v = v + v"]
-size = 5
-[search]
+CONFIG = SEARCH_TASKS + components(5, 2, 5) + """[search]
 population_size = 50
 tournament_size = 5
 [fec]

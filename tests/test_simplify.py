@@ -8,53 +8,31 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import mutation_config, sgd
 
 from azdsl.cli import main
 from azdsl.evaluate import Evaluation, evaluate
 from azdsl.liveness import live_mask
-from azdsl.mutate import MUTATION_TYPES, MutationConfig, mutate, random_program
-from azdsl.ops import OPS, Kind
+from azdsl.mutate import MutationConfig, mutate, random_program
+from azdsl.ops import Kind
 from azdsl.parse import parse
 from azdsl.printer import unparse
 from azdsl.program import FEATURES, LABEL, PASS, PREDICTION, Cell, Instr, Program
 from azdsl.simplify import canonical_key, canonical_names, simplify
 from azdsl.tasks import CLASSIFICATION, Task, linear_task
 
-ALL_OPS = tuple(op.code for op in OPS)
 # Memory on the small side so random programs wire their cells together often.
-CFG = MutationConfig(
-    dim=3,
-    scalars=5,
-    vectors=4,
-    matrices=2,
-    ops=(ALL_OPS, ALL_OPS, ALL_OPS),
-    init_sizes=(4, 5, 6),
-    min_sizes=(0, 0, 0),
-    max_sizes=(10, 10, 10),
-    mutation_types=MUTATION_TYPES,
-    mutate_prob=1.0,
-)
+CFG = mutation_config(scalars=5, vectors=4, matrices=2, init_sizes=(4, 5, 6),
+                      min_sizes=(0, 0, 0), max_sizes=(10, 10, 10))
 # Few cells: random programs wire more of their instructions into the prediction.
-DENSE = MutationConfig(
-    dim=3,
-    scalars=3,
-    vectors=2,
-    matrices=1,
-    ops=(ALL_OPS, ALL_OPS, ALL_OPS),
-    init_sizes=(4, 6, 6),
-    mutation_types=MUTATION_TYPES,
-    mutate_prob=1.0,
-)
+DENSE = mutation_config(scalars=3, vectors=2, matrices=1, init_sizes=(4, 6, 6))
 # A space where programs often learn something (fitness away from 0 and 1).
-USEFUL = MutationConfig(
-    dim=3,
+USEFUL = mutation_config(
     scalars=5,
     vectors=4,
     matrices=1,
     ops=((56, 59, 63, 62), (27, 1, 18, 31, 56), (2, 3, 18, 23, 27, 56, 62)),
     init_sizes=(4, 3, 7),
-    mutation_types=MUTATION_TYPES,
-    mutate_prob=1.0,
 )
 
 LINEAR_WITH_NOISE = """\
@@ -75,17 +53,7 @@ def Learn():
   s1 = s6 + s6
 """
 
-LINEAR_CANONICAL = """\
-def Setup():
-  s2 = 0.01
-def Predict():
-  s1 = dot(v0, v1)
-def Learn():
-  s3 = s0 - s1
-  s4 = s3 * s2
-  v2 = s4 * v0
-  v1 = v1 + v2
-"""
+LINEAR_CANONICAL = sgd(step="s4")
 
 
 def rename(program: Program, mapping: dict[Cell, Cell]) -> Program:

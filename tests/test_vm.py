@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support import sgd
 
 from azdsl import interp, rng, vm
 from azdsl.evaluate import Settings, evaluate, get_backend
@@ -13,17 +14,7 @@ from azdsl.parse import parse
 from azdsl.program import Program
 from azdsl.tasks import Task, TaskSpec, make_tasks
 
-SGD = parse("""\
-def Setup():
-  s2 = 0.01
-def Predict():
-  s1 = dot(v0, v1)
-def Learn():
-  s3 = s0 - s1
-  s3 = s3 * s2
-  v2 = s3 * v0
-  v1 = v1 + v2
-""")
+SGD = parse(sgd())
 
 RANDOM = parse("""\
 def Setup():

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from azdsl.commands._args import positive
+
 if TYPE_CHECKING:
     from azdsl.config import Config
     from azdsl.evolve import Hooks
@@ -23,28 +25,18 @@ ISLANDS = "islands.json"
 ISLANDS_FORMAT = "azdsl-islands"
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def add_arguments(parser: Any, *, new_run: bool) -> None:
     group = parser.add_argument_group(
         "scale-out", "Islands (populations that exchange their best members) on local "
         "processes or Ray actors; the result depends on --islands, never on --workers.")
-    group.add_argument("--workers", type=_positive, metavar="N",
+    group.add_argument("--workers", type=positive, metavar="N",
                        help="processes (or Ray actors) that run the islands (default: every "
                             "core here, or every CPU of the Ray cluster)")
     if new_run:
-        group.add_argument("--islands", type=_positive, metavar="N",
+        group.add_argument("--islands", type=positive, metavar="N",
                            help="island count (default: the worker count; 1 is the "
                                 "single-process search); kept for `azdsl resume`")
-        group.add_argument("--migrate-every", type=_positive, default=10_000, metavar="K",
+        group.add_argument("--migrate-every", type=positive, default=10_000, metavar="K",
                            help="individuals each island searches between migrations "
                                 "(default 10000)")
     group.add_argument("--ray", metavar="ADDRESS",
@@ -101,7 +93,7 @@ def resume_islands(args: argparse.Namespace) -> int | None:
     from azdsl.commands.evolve import drive
     from azdsl.parallel import IslandSettings
     from azdsl.progress import ProgressBar, Tee
-    from azdsl.runfolder import CHECKPOINT, RunError, RunFolder
+    from azdsl.runfolder import RunError, RunFolder, restore_checkpoint
 
     folder = RunFolder(args.dir)
     run_info = folder.read_run()
@@ -114,13 +106,7 @@ def resume_islands(args: argparse.Namespace) -> int | None:
     bar = ProgressBar(quiet=args.quiet)
     run = _island_run(args, settings, config, int(run_info["seed"]), str(run_info["backend"]),
                       Tee(folder, bar))
-    if state is not None:
-        try:
-            run.restore(state)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RunError(f"{folder.path / CHECKPOINT}: does not fit this run ({exc}); "
-                           "nothing was changed") from None
-    folder.truncate_progress(run.progress_records)
+    restore_checkpoint(folder, run, state)
     if not args.quiet and run.final is None:
         print(f"resuming {folder.path} (seed {run_info['seed']}) after "
               f"{run.total_individuals:,} individuals of finished experiments", file=sys.stderr)

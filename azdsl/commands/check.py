@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from azdsl.commands._args import feature_size
 from azdsl.errors import AzdslError
 from azdsl.parse import parse_file
 
@@ -15,19 +16,9 @@ def register(subparsers: Any) -> None:
                               description="Parse and check .az programs; print every error "
                               "with its line and a caret (stderr), exit 1 if any.")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--dim", type=_feature_size, metavar="F",
+    p.add_argument("--dim", type=feature_size, metavar="F",
                    help="also check index literals against the feature size F")
     p.set_defaults(func=run)
-
-
-def _feature_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("F must be at least 1")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from azdsl.commands.check import _feature_size
+from azdsl.commands._args import feature_size
 from azdsl.commands.fmt import read_source
 from azdsl.parse import parse
 
@@ -18,7 +18,7 @@ def register(subparsers: Any) -> None:
         description="Print the Python module the jit backend compiles with Numba (`python`), "
         "the same code without Numba (`plain`), or the VM's instruction table (`vm`).")
     p.add_argument("file", metavar="FILE", help="the .az program (`-` reads stdin)")
-    p.add_argument("--dim", type=_feature_size, default=4, metavar="F",
+    p.add_argument("--dim", type=feature_size, default=4, metavar="F",
                    help="feature size F, a constant of the generated code (default 4)")
     p.add_argument("--emit", choices=EMIT_CHOICES, default="python",
                    help="what to print (default: python)")

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from azdsl.commands.evolve import BACKENDS, _seed
+from azdsl.commands._args import root_seed
+from azdsl.commands.evolve import BACKENDS
 
 
 def demo_config_path() -> Path:
@@ -28,7 +29,7 @@ def register(subparsers: Any) -> None:
         "scores above 0.9999 on 100 fresh tasks. Prints the program found, its simplified "
         "form and its fitness on 100 unseen tasks.",
     )
-    p.add_argument("--seed", type=_seed, default=None, metavar="S",
+    p.add_argument("--seed", type=root_seed, default=None, metavar="S",
                    help="the root seed (default: a random one)")
     p.add_argument("--out", metavar="DIR", help="also keep a run folder (resumable)")
     p.add_argument("--backend", choices=BACKENDS, default="vm", help=argparse.SUPPRESS)

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from azdsl.commands._args import root_seed
 from azdsl.commands._scale import add_arguments as add_scale_arguments
 
 BACKENDS = ("vm", "interp", "jit")
@@ -28,23 +29,13 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("config", metavar="CONFIG", help="the experiment config (.toml)")
     p.add_argument("--out", required=True, metavar="DIR", help="the run folder (new or empty)")
-    p.add_argument("--seed", type=_seed, default=None, metavar="S",
+    p.add_argument("--seed", type=root_seed, default=None, metavar="S",
                    help="the root seed (default: a random one, written to the folder)")
     p.add_argument("--backend", choices=BACKENDS, default="vm",
                    help="how programs run: the Numba VM (default) or the interpreter")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_scale_arguments(p, new_run=True)
     p.set_defaults(func=run)
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError("the seed must be in [0, 2**63)")
-    return value
 
 
 @contextmanager

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from azdsl.commands.check import _feature_size
+from azdsl.commands._args import feature_size, positive
 from azdsl.commands.fmt import read_source
 from azdsl.errors import ConfigError
 from azdsl.parse import parse
@@ -25,12 +25,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("file", metavar="FILE", help="the .az program (`-` reads stdin)")
     p.add_argument("--task", choices=TASK_CHOICES, default="linear",
                    help="task family (image data sets give projected binary tasks)")
-    p.add_argument("--dim", type=_feature_size, metavar="F",
+    p.add_argument("--dim", type=feature_size, metavar="F",
                    help="feature size (default 4; 16 for image tasks; the file's for npz)")
-    p.add_argument("--tasks", type=_positive, default=10, metavar="N", help="number of tasks")
-    p.add_argument("--train", type=_positive, metavar="N", help="training examples per task")
-    p.add_argument("--valid", type=_positive, metavar="N", help="validation examples per task")
-    p.add_argument("--epochs", type=_positive, default=1, metavar="N")
+    p.add_argument("--tasks", type=positive, default=10, metavar="N", help="number of tasks")
+    p.add_argument("--train", type=positive, metavar="N", help="training examples per task")
+    p.add_argument("--valid", type=positive, metavar="N", help="validation examples per task")
+    p.add_argument("--epochs", type=positive, default=1, metavar="N")
     p.add_argument("--seed", type=int, default=None, metavar="S",
                    help="task seed base and evaluation seed (default: the original's task seeds "
                    "and evaluation seed 0)")
@@ -41,11 +41,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--backend", choices=("interp", "jit", "vm"), default="vm")
     p.add_argument("-v", "--verbose", action="store_true", help="also print per-task fitness")
     p.set_defaults(func=run)
-
-
-def _positive(text: str) -> int:
-    value = _feature_size(text)
-    return value
 
 
 def _memory(text: str) -> tuple[int, int, int]:

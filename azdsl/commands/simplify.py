@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from azdsl.commands.check import _feature_size
+from azdsl.commands._args import feature_size
 from azdsl.commands.fmt import read_source
 from azdsl.parse import parse
 from azdsl.printer import unparse
@@ -24,7 +24,7 @@ def register(subparsers: Any) -> None:
         "`-` reads stdin.",
     )
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--dim", type=_feature_size, metavar="F",
+    p.add_argument("--dim", type=feature_size, metavar="F",
                    help="also check index literals against the feature size F")
     p.set_defaults(func=run)
 

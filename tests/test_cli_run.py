@@ -1,0 +1,100 @@
+"""`azdsl run`: fitness on tasks from the command line, and one-line errors for bad inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from azdsl.cli import main
+from azdsl.evaluate import evaluate
+from azdsl.parse import parse_file
+from azdsl.tasks import TaskSpec, make_tasks
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+LINEAR_SGD = str(EXAMPLES / "linear_sgd.az")
+
+
+def printed_fitness(out: str) -> float:
+    first = out.splitlines()[0]
+    assert first.startswith("fitness ")
+    return float(first.split()[1])
+
+
+def test_prints_the_fitness_evaluate_gives(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", LINEAR_SGD, "--task", "linear", "--dim", "4", "--train", "1000",
+                 "--tasks", "3", "--backend", "interp"]) == 0
+    tasks = make_tasks(TaskSpec(kind="linear", dim=4, num_tasks=3, num_train=1000))
+    expected = evaluate(parse_file(LINEAR_SGD), tasks).fitness
+    assert printed_fitness(capsys.readouterr().out) == expected
+    assert 0.5 < expected < 1.0
+
+
+def test_every_backend_prints_the_same_fitness(capsys: pytest.CaptureFixture[str]) -> None:
+    printed = []
+    for backend in ("interp", "vm", "jit"):
+        assert main(["run", LINEAR_SGD, "--tasks", "2", "--seed", "7",
+                     "--backend", backend]) == 0
+        printed.append(printed_fitness(capsys.readouterr().out))
+    assert len(set(printed)) == 1
+
+
+def test_verbose_prints_each_task(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", LINEAR_SGD, "--task", "affine", "--tasks", "3", "-v",
+                 "--backend", "interp"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and all("task" in line for line in lines[1:])
+
+
+def test_user_data_from_an_npz_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    g = np.random.default_rng(0)
+    x = g.normal(size=(60, 4))
+    y = x @ np.array([0.5, -1.0, 2.0, 0.0])
+    data = tmp_path / "data.npz"
+    np.savez(data, x_train=x[:40], y_train=y[:40], x_valid=x[40:], y_valid=y[40:])
+    assert main(["run", LINEAR_SGD, "--task", "npz", "--data", str(data), "--tasks", "1",
+                 "--backend", "interp"]) == 0
+    assert 0.0 < printed_fitness(capsys.readouterr().out) < 1.0
+
+
+def test_image_pairs_from_the_bundled_digits(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("sklearn")
+    assert main(["run", str(EXAMPLES / "logistic_sgd.az"), "--task", "digits", "--tasks", "2",
+                 "--backend", "vm"]) == 0
+    assert printed_fitness(capsys.readouterr().out) > 0.7  # well above chance (0.5)
+
+
+def error_of(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    return captured.err
+
+
+def test_missing_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "cannot read" in error_of(["run", "no/such/file.az"], capsys)
+
+
+def test_index_out_of_range_for_the_feature_size(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    program = tmp_path / "p.az"
+    program.write_text("def Setup():\n  v1[5] = 1.0\ndef Predict():\n  s1 = dot(v0, v1)\n")
+    err = error_of(["run", str(program), "--dim", "4"], capsys)
+    assert "index 5 is out of range for F = 4" in err
+
+
+def test_more_cells_than_allowed(capsys: pytest.CaptureFixture[str]) -> None:
+    err = error_of(["run", str(EXAMPLES / "neural_net.az"), "--memory", "4,3,1"], capsys)
+    assert "needs 5 scalar cells" in err and "allows 4" in err
+
+
+def test_malformed_npz_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "bad.npz"
+    np.savez(data, x_train=np.zeros((10, 4)))
+    err = error_of(["run", LINEAR_SGD, "--task", "npz", "--data", str(data)], capsys)
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_npz_without_a_path(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "--data" in error_of(["run", LINEAR_SGD, "--task", "npz"], capsys)
