@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass, field
 
 from azdsl.errors import CheckError, Diagnostic, Span
-from azdsl.ops import OPS_BY_CODE, Kind, LitType, Op
+from azdsl.ops import NO_OP, OPS_BY_CODE, Kind, LitType, Op
 
 Literal = float | int
 
@@ -108,7 +108,7 @@ class Instr:
         return Instr(self.code, self.out, self.ins, self.literals)
 
 
-PASS = Instr(0)
+PASS = Instr(NO_OP.code)
 
 
 @dataclass(frozen=True)
