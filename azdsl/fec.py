@@ -25,6 +25,7 @@ import numpy.typing as npt
 from numba import njit
 
 from azdsl import rng
+from azdsl.kernels import mix64
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -55,21 +56,13 @@ def probe_hash(train_errors: Sequence[float], valid_errors: Sequence[float], tas
 
 
 @njit(cache=True)
-def _mix64(z: np.uint64) -> np.uint64:
-    z = z + np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-@njit(cache=True)
 def _probe_hashes(errors: FloatArray, train_recorded: IntArray, valid_recorded: IntArray,
                   task_index: IntArray, num_train: IntArray, out: UIntArray) -> None:
     nan_bits = np.uint64(_NAN_BITS)
     one = np.zeros(1)
     view = one.view(np.uint64)
     for t in range(errors.shape[0]):
-        h = _mix64(np.uint64(_HASH_SEED))
+        h = mix64(np.uint64(_HASH_SEED))
         for k in range(train_recorded[t] + valid_recorded[t]):
             value = errors[t, k]
             if value != value:
@@ -77,11 +70,11 @@ def _probe_hashes(errors: FloatArray, train_recorded: IntArray, valid_recorded: 
             else:
                 one[0] = value + 0.0
                 bits = view[0]
-            h = _mix64(h ^ bits)
-        h = _mix64(h ^ np.uint64(train_recorded[t]))
-        h = _mix64(h ^ np.uint64(valid_recorded[t]))
-        h = _mix64(h ^ np.uint64(task_index[t]))
-        h = _mix64(h ^ np.uint64(num_train[t]))
+            h = mix64(h ^ bits)
+        h = mix64(h ^ np.uint64(train_recorded[t]))
+        h = mix64(h ^ np.uint64(valid_recorded[t]))
+        h = mix64(h ^ np.uint64(task_index[t]))
+        h = mix64(h ^ np.uint64(num_train[t]))
         out[t] = h
 
 
