@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import select
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from azdsl.errors import AzdslError
 
@@ -25,6 +29,8 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "plot",
     "compare",
+    "examples",
+    "docs",
 )
 
 
@@ -42,21 +48,71 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, so that `finally` blocks (fmt's clean-up) run."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; exit status 0 ok, 1 user error (messages on stderr), 2 usage."""
-    parser = build_parser()
+    """Run one command; exit status 0 ok, 1 user error (messages on stderr), 2 usage,
+    130 interrupted (Ctrl-C), 143 terminated (SIGTERM)."""
     try:
-        args = parser.parse_args(argv)
+        with _sigterm_raises():
+            return _run(argv)
+    except AzdslError as e:
+        e.report()
+        return 1
+    except BrokenPipeError:
+        if not _reader_left():
+            print("azdsl: error: broken pipe", file=sys.stderr)
+            return 1
+        # `azdsl ops | head`: the reader had enough, which is no error; say nothing more (and
+        # let nothing more be written, at exit either)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:  # evolve, resume, demo checkpoint at a first Ctrl-C (drive)
+        print("azdsl: interrupted", file=sys.stderr)
+        return 130
+    except Terminated:
+        print("azdsl: terminated", file=sys.stderr)
+        return 143
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
     except SystemExit as e:  # --help, --version and usage errors end here, not the caller
         return e.code if isinstance(e.code, int) else 2
+    status = int(args.func(args))
+    sys.stdout.flush()  # here, so that a reader that left is seen in main, not at exit
+    return status
+
+
+def _reader_left() -> bool:
+    """Whether stdout is a pipe that its reader has closed (poll says: error)."""
     try:
-        return int(args.func(args))
-    except AzdslError as e:
-        print(e.render(), file=sys.stderr)
-        return 1
-    except BrokenPipeError:  # `azdsl ops | head`: the reader left; say nothing more
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), stdout not a file
+        return False
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises Terminated for the duration (signals can only be set in the main thread;
+    commands that handle SIGTERM themselves set and restore their own handler inside)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

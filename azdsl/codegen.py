@@ -1,7 +1,7 @@
 """Compile a program to a readable Python module (one function per component), jitted by Numba.
 
 The module is expanded from the op templates (azdsl.template), written to the cache folder
-under a name derived from its own text and imported from there, so Numba's `cache=True` works
+under a name derived from its own text and run as that file, so Numba's `cache=True` works
 across processes. Registers two backends: "jit" (the module under numba.njit) and "py" (the
 same code as plain Python, for differential tests).
 """
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import importlib.util
 import os
 import re
+import stat
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from functools import cache, partial
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from azdsl import rng
+from azdsl.errors import ConfigError
 from azdsl.evaluate import (
     Backend,
     Settings,
@@ -65,23 +67,75 @@ def load_module(stem: str, source: str) -> ModuleType:
     loaded = sys.modules.get(name)
     if loaded is not None:
         return loaded
-    folder.mkdir(parents=True, exist_ok=True)
+    folder_mode, pycache_mode = private_folders(folder)
     path = folder / f"{stem}.py"
-    if not path.exists():
-        # Rewriting would change the file's stamp and void Numba's cache; write once, atomically.
-        tmp = folder / f".{stem}.{os.getpid()}.tmp"
-        tmp.write_text(source)
+    data = source.encode()
+    if not path.exists() or trusted(path, folder, folder_mode).read_bytes() != data:
+        # Rewriting changes the file's stamp and voids Numba's cache, so only a missing or wrong
+        # file is (re)written; atomically, for processes importing it at the same time.
+        handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".tmp")
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
         os.replace(tmp, path)
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
+    for entry in (folder / "__pycache__").glob(f"{stem}.*"):  # Numba's files: pickles it loads
+        trusted(entry, folder, folder_mode & pycache_mode)
+    # Run the bytes just checked, not the file again (nor a .pyc of it): nothing can change in
+    # between. The file stays the functions' source, which Numba's cache stamps.
+    module = ModuleType(name)
+    module.__file__ = str(path)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        exec(compile(data, str(path), "exec"), module.__dict__)
     except BaseException:
         del sys.modules[name]
         raise
     return module
+
+
+# Generated modules are run and Numba unpickles its cache files, so no one else may change
+# them: the cache folder and the __pycache__ Numba uses in it must be the user's and writable
+# by the user only, and so must every file in them that group or others can reach.
+
+
+def private_folders(folder: Path) -> tuple[int, int]:
+    """Create the cache folder and its __pycache__ (0700) unless they exist, check both, and
+    return their modes. (Made here, __pycache__ does not get Numba's umask-given mode.)"""
+    modes = []
+    for path in (folder, folder / "__pycache__"):
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = path.stat()
+        check_private(path, info, stat.S_IWGRP | stat.S_IWOTH, folder)
+        modes.append(info.st_mode)
+    return modes[0], modes[1]
+
+
+def trusted(path: Path, folder: Path, enter: int) -> Path:
+    """`path`, a file in the cache `folder`, after checking that no one else can change it;
+    `enter` is the mode of the folders above it there: group and others reach it only if they
+    may enter (x) each. (A class's x bit, shifted left, is its w bit.)"""
+    info = path.lstat()
+    if not stat.S_ISREG(info.st_mode):
+        raise cache_error(path, "is not a plain file", folder)
+    check_private(path, info, (enter & (stat.S_IXGRP | stat.S_IXOTH)) << 1, folder)
+    return path
+
+
+def check_private(path: Path, info: os.stat_result, writes: int, folder: Path) -> None:
+    """Refuse `path` unless it is the user's and lacks the mode bits `writes`."""
+    if os.name != "posix":  # owners and mode bits are POSIX's; Windows guards files by ACLs
+        return
+    if info.st_uid != os.getuid():
+        raise cache_error(path, f"belongs to another user (uid {info.st_uid})", folder)
+    if info.st_mode & writes:
+        raise cache_error(path, f"can be changed by other users (mode "
+                                f"{stat.S_IMODE(info.st_mode):o})", folder)
+
+
+def cache_error(path: Path, problem: str, folder: Path) -> ConfigError:
+    return ConfigError(
+        f"{path}: {problem}; azdsl runs the compiled code it keeps in {folder}, so it will not "
+        "use it: remove that folder (it holds only compiled code, rebuilt when needed) or set "
+        "AZDSL_CACHE_DIR to a folder of your own")
 
 
 @cache

@@ -15,20 +15,33 @@ import difflib
 import math
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from azdsl.errors import ConfigError, Diagnostic, Span
-from azdsl.mutate import MUTATION_TYPES
+from azdsl.config_schema import SECTIONS, Key, Section
+from azdsl.errors import AzdslError, CheckError, ConfigError, Diagnostic, Span, source_lines
+from azdsl.limits import (
+    MAX_INT,
+    SEED_LIMIT,
+    cell_problems,
+    config_needs,
+    memory_problem,
+    read_capped_text,
+)
+from azdsl.mutate import MUTATION_TYPES, MutationConfig
 from azdsl.ops import OPS, Form, Op
-from azdsl.tasks import DATASETS, TASK_KINDS, TaskSpec
+from azdsl.program import Program
+from azdsl.tasks import MAX_PER_CLASS, TaskSpec
 
 COMPONENT_KEYS = ("setup", "predict", "learn")
-METHODS = ("evolution", "random")
-COMBINE = ("mean", "median")
 INITIAL = ("empty", "random")
+
+
+def _default(section: str, key: str) -> Any:
+    """A key's default, from the schema (the dataclasses below and the reader share it)."""
+    return SECTIONS[section].key(key).default
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,16 @@ class TaskSet:
 
     specs: tuple[TaskSpec, ...]
     randomize: bool = False
+    # The table the specs were read from: a config without [select_tasks] or [final_tasks]
+    # scores on the tasks it has, and reports must say so (see `scored_on`).
+    source: str = "search_tasks"
+
+    def scored_on(self, role: str) -> str:
+        """How a report names these tasks when used as `role` ("select_tasks", "final_tasks"):
+        "" when the config gave them, else which tasks stand in."""
+        if self.source == role:
+            return ""
+        return f"the {self.source.replace('_', ' ')}, as the config has no [{role}]"
 
 
 @dataclass(frozen=True)
@@ -61,21 +84,21 @@ class ProgramFile:
 @dataclass(frozen=True)
 class Fec:
     enabled: bool = False
-    num_train: int = 10
-    num_valid: int = 10
-    cache_size: int = 100_000
-    forget_every: int = 100
-    structural_cache_size: int = 100_000  # programs whose probe/fitness are memoised; 0 = off
+    num_train: int = _default("fec", "num_train")
+    num_valid: int = _default("fec", "num_valid")
+    cache_size: int = _default("fec", "cache_size")
+    forget_every: int = _default("fec", "forget_every")
+    structural_cache_size: int = _default("fec", "structural_cache_size")  # 0 = off
 
 
 @dataclass(frozen=True)
 class Budget:
     """Per experiment (0 = no limit), plus the experiment loop's limits."""
 
-    max_train_steps: int = 0
-    max_individuals: int = 0
-    max_seconds: float = 0.0
-    max_experiments: int = 1  # 0 = until sufficient_fitness
+    max_train_steps: int = _default("budget", "max_train_steps")
+    max_individuals: int = _default("budget", "max_individuals")
+    max_seconds: float = _default("budget", "max_seconds")
+    max_experiments: int = _default("budget", "max_experiments")  # 0 = until sufficient_fitness
     sufficient_fitness: float | None = None
 
 
@@ -84,9 +107,9 @@ class Hurdles:
     """The paper's hurdles (azdsl.hurdles): stop children weak on the first search tasks."""
 
     enabled: bool = False
-    tasks: int = 1  # the first this many search tasks are the hurdle
-    percentile: float = 75.0
-    warmup: int = 0  # children scored in full first (0: the population size)
+    tasks: int = _default("hurdles", "tasks")  # the first this many search tasks are the hurdle
+    percentile: float = _default("hurdles", "percentile")
+    warmup: int = _default("hurdles", "warmup")  # children scored in full first (0: population)
 
 
 @dataclass(frozen=True)
@@ -95,7 +118,7 @@ class TrainBudget:
     baseline program."""
 
     baseline: ProgramFile
-    threshold_factor: float = 2.0
+    threshold_factor: float = _default("train_budget", "threshold_factor")
 
 
 @dataclass(frozen=True)
@@ -105,22 +128,22 @@ class Config:
     final_tasks: TaskSet
     memory: tuple[int, int, int]
     components: tuple[ComponentSpace, ComponentSpace, ComponentSpace]
-    method: str = "evolution"
-    population_size: int = 1000
-    tournament_size: int = 10
-    initial_population: str = "random"  # "empty", "random" or "file"
+    method: str = _default("search", "method")
+    population_size: int = _default("search", "population_size")
+    tournament_size: int = _default("search", "tournament_size")
+    initial_population: str = _default("search", "initial_population")  # or "empty", "file"
     initial_program: ProgramFile | None = None
-    mutations: tuple[str, ...] = ("alter_param", "randomize_instruction", "randomize_component")
-    mutate_prob: float = 0.9
-    combine: str = "mean"
-    max_abs_error: float = 100.0
+    mutations: tuple[str, ...] = _default("search", "mutations")
+    mutate_prob: float = _default("search", "mutate_prob")
+    combine: str = _default("search", "combine")
+    max_abs_error: float = _default("search", "max_abs_error")
     fec: Fec = field(default_factory=Fec)
     hurdles: Hurdles = field(default_factory=Hurdles)
     budget: Budget = field(default_factory=Budget)
     train_budget: TrainBudget | None = None
-    progress_every: int = 10_000
-    checkpoint_every: int = 0  # individuals between checkpoints (0: by time only)
-    checkpoint_seconds: float = 60.0
+    progress_every: int = _default("run", "progress_every")
+    checkpoint_every: int = _default("run", "checkpoint_every")  # 0: by time only
+    checkpoint_seconds: float = _default("run", "checkpoint_seconds")
 
     def files(self) -> dict[str, ProgramFile]:
         """The program files this config read, by the key that names them."""
@@ -200,15 +223,26 @@ def op_spellings() -> list[tuple[int, str, str]]:
 
 
 class _Reader:
-    """Reads one TOML table, records problems under dotted keys, then reports unknown keys."""
+    """Reads one TOML table, records problems under dotted keys, then reports unknown keys.
+
+    Every key read is looked up in the schema (azdsl.config_schema), which gives its bounds,
+    choices and default; `section` None is the top level, whose keys are the sections."""
 
     def __init__(self, data: Mapping[str, Any], prefix: str, problems: list[Diagnostic],
-                 locate: Callable[[str], Span | None]) -> None:
+                 locate: Callable[[str], Span | None], section: Section | None) -> None:
         self.data = data
         self.prefix = prefix
         self.problems = problems
         self.locate = locate
+        self.section = section
         self.used: set[str] = set()
+
+    def spec(self, name: str) -> Key:
+        assert self.section is not None, "the top level holds sections, not keys"
+        return self.section.key(name)
+
+    def known(self) -> list[str]:
+        return list(SECTIONS) if self.section is None else [k.name for k in self.section.keys]
 
     def key(self, name: str) -> str:
         return f"{self.prefix}.{name}" if self.prefix else name
@@ -218,46 +252,63 @@ class _Reader:
         self.problems.append(Diagnostic(f"`{key}`: {message}", self.locate(key)))
 
     def has(self, name: str) -> bool:
+        if name not in self.known():  # a key azdsl reads must be documented
+            raise KeyError(f"{self.key(name)}: not in the config schema")
         return name in self.data
 
     def raw(self, name: str) -> Any:
+        if name not in self.known():  # a key azdsl reads must be documented
+            raise KeyError(f"{self.key(name)}: not in the config schema")
         self.used.add(name)
         return self.data.get(name)
 
-    def integer(self, name: str, default: int, low: int = 0) -> int:
+    def integer(self, name: str, default: int | None = None) -> int:
+        key = self.spec(name)
+        low = int(key.low if key.low is not None else 0)
+        high = int(key.high if key.high is not None else MAX_INT)
         value = self.raw(name)
+        if default is None:
+            default = key.default if isinstance(key.default, int) else low
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int):
             self.error(name, f"must be an integer, got {value!r}")
             return default
-        if value < low:
-            self.error(name, f"must be at least {low}, got {value}")
+        if not low <= value <= high:
+            self.error(name, f"must be in [{low}, {high}], got {value}" if value > high
+                       else f"must be at least {low}, got {value}")
             return default
         return value
 
-    def optional_int(self, name: str, low: int = 0) -> int | None:
-        return self.integer(name, 0, low) if self.has(name) else None
+    def optional_int(self, name: str) -> int | None:
+        return self.integer(name) if self.has(name) else None
 
-    def number(self, name: str, default: float, low: float | None = None,
-               high: float | None = None) -> float:
+    def number(self, name: str, default: float | None = None) -> float:
+        key = self.spec(name)
+        low = float(key.low if key.low is not None else -math.inf)
+        high, finite = key.high, key.finite
         value = self.raw(name)
+        if default is None:
+            default = float(key.default) if isinstance(key.default, int | float) else math.nan
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.error(name, f"must be a number, got {value!r}")
             return default
         value = float(value)
-        if math.isnan(value) or (low is not None and value < low) or (
-            high is not None and value > high
-        ):
+        if math.isnan(value) or value < low or (high is not None and value > high):
             bounds = f"in [{low}, {high}]" if high is not None else f"at least {low}"
             self.error(name, f"must be {bounds}, got {value}")
             return default
+        if finite and math.isinf(value):
+            self.error(name, f"must be finite, got {value}")
+            return default
         return value
 
-    def boolean(self, name: str, default: bool) -> bool:
+    def boolean(self, name: str, default: bool | None = None) -> bool:
         value = self.raw(name)
+        if default is None:
+            default = bool(self.spec(name).default)
         if value is None:
             return default
         if not isinstance(value, bool):
@@ -265,7 +316,9 @@ class _Reader:
             return default
         return value
 
-    def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:
+    def choice(self, name: str) -> str:
+        key = self.spec(name)
+        default, options = str(key.default), key.choices
         value = self.raw(name)
         if value is None:
             return default
@@ -276,20 +329,25 @@ class _Reader:
         return str(value)
 
     def string(self, name: str) -> str | None:
+        """The string given, else the schema's default (None where it has none)."""
+        default = self.spec(name).default
         value = self.raw(name)
-        if value is not None and not isinstance(value, str):
+        if value is None:
+            return default if isinstance(default, str) else None
+        if not isinstance(value, str):
             self.error(name, f"must be a string, got {value!r}")
             return None
         return value
 
-    def int_list(self, name: str) -> tuple[int, ...]:
+    def seed_list(self, name: str) -> tuple[int, ...]:
         value = self.raw(name)
         if value is None:
             return ()
         if not isinstance(value, list) or any(
-            isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in value
+            isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < SEED_LIMIT
+            for v in value
         ):
-            self.error(name, f"must be a list of non-negative integers, got {value!r}")
+            self.error(name, f"must be a list of seeds (integers in [0, 2**63)), got {value!r}")
             return ()
         return tuple(value)
 
@@ -300,19 +358,19 @@ class _Reader:
         elif not isinstance(value, dict):
             self.error(name, f"must be a table, got {value!r}")
             value = {}
-        return _Reader(value, self.key(name), self.problems, self.locate)
+        return _Reader(value, self.key(name), self.problems, self.locate, SECTIONS[name])
 
     def finish(self) -> None:
         for name in self.data:
             if name not in self.used:
-                close = difflib.get_close_matches(name, sorted(self.used), n=1)
+                close = difflib.get_close_matches(name, self.known(), n=1)
                 hint = f"; did you mean `{close[0]}`?" if close else ""
                 self.error(name, f"unknown key{hint}")
 
 
 def _locator(text: str) -> Callable[[str], Span | None]:
     """Finds the line of a dotted key (`section.key`) in TOML text, for carets."""
-    lines = text.splitlines()
+    lines = source_lines(text)
     header = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?")
     assign = re.compile(r"^\s*([A-Za-z0-9_\-\"']+)\s*=")
 
@@ -339,21 +397,27 @@ def _locator(text: str) -> Callable[[str], Span | None]:
 
 
 def _task_spec(r: _Reader, base_dir: Path) -> TaskSpec:
-    kind = r.choice("kind", "linear", TASK_KINDS)
-    dataset = r.choice("dataset", "digits", DATASETS)
-    path = r.string("path")
-    if path is not None:
-        path = str((base_dir / path).resolve())
-    if kind == "npz" and path is None:
-        r.error("path", "npz tasks need the .npz file's path")
-    if kind == "projected" and dataset != "digits" and path is None:
-        r.error("path", f"the {dataset} data set needs the folder that holds it")
+    kind = r.choice("kind")
+    dataset = r.choice("dataset")
+    written = r.string("path")
+    path = None if written is None else str((base_dir / written).resolve())
+    if kind == "npz":
+        if path is None:
+            r.error("path", "npz tasks need the .npz file's path")
+        elif not Path(path).is_file():
+            r.error("path", f"no such file {written!r}")
+    if kind == "projected" and dataset != "digits":
+        if path is None:
+            r.error("path", f"the {dataset} data set needs the folder that holds it")
+        elif not Path(path).is_dir():
+            r.error("path", f"no such folder {written!r} (the {dataset} data set)")
     pairs_raw = r.raw("pairs")
     pairs: str | tuple[tuple[int, int], ...] = "search"
     if isinstance(pairs_raw, str) and pairs_raw in ("search", "heldout"):
         pairs = pairs_raw
     elif isinstance(pairs_raw, list) and all(
-        isinstance(p, list) and len(p) == 2 and all(isinstance(c, int) and 0 <= c < 10 for c in p)
+        isinstance(p, list) and len(p) == 2
+        and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < 10 for c in p)
         and p[0] != p[1] for p in pairs_raw
     ) and pairs_raw:
         pairs = tuple((min(p), max(p)) for p in pairs_raw)
@@ -364,23 +428,35 @@ def _task_spec(r: _Reader, base_dir: Path) -> TaskSpec:
         r.error("label_kind", "must be 'regression' or 'classification'")
         label_kind = None
     seed = r.optional_int("seed")
-    num_tasks = r.integer("num_tasks", 1, 1)
-    return TaskSpec(
+    num_tasks = r.integer("num_tasks")
+    if kind == "npz" and num_tasks > 1:
+        from azdsl.tasks import NPZ_ONE_TASK
+
+        r.error("num_tasks", f"{NPZ_ONE_TASK}; num_tasks must be 1 (or list several files as "
+                             f"[[{r.prefix.partition('[')[0]}]] entries)")
+    spec = TaskSpec(
         kind=kind,
-        dim=r.optional_int("dim", 1),
+        dim=r.optional_int("dim"),
         num_tasks=num_tasks,
-        num_train=r.optional_int("num_train", 1),
-        num_valid=r.optional_int("num_valid", 1),
-        num_test=r.integer("num_test", 0),
-        epochs=r.integer("epochs", 1, 1),
-        param_seeds=r.int_list("param_seeds"),
-        data_seeds=r.int_list("data_seeds"),
+        num_train=r.optional_int("num_train"),
+        num_valid=r.optional_int("num_valid"),
+        num_test=r.integer("num_test"),
+        epochs=r.integer("epochs"),
+        param_seeds=r.seed_list("param_seeds"),
+        data_seeds=r.seed_list("data_seeds"),
         seed=seed,
         dataset=dataset,
         data_path=path,
         pairs=pairs,
         label_kind=label_kind,
     )
+    shape = spec.shape()
+    if kind == "projected" and shape is not None and (
+            shape[1] + shape[2] + spec.num_test > 2 * MAX_PER_CLASS):
+        r.error("num_train", f"a class pair has at most {2 * MAX_PER_CLASS} images, fewer than "
+                             f"num_train + num_valid + num_test = "
+                             f"{shape[1] + shape[2] + spec.num_test}")
+    return spec
 
 
 def _task_set(root: _Reader, name: str, base_dir: Path, fallback: TaskSet | None) -> TaskSet:
@@ -389,7 +465,7 @@ def _task_set(root: _Reader, name: str, base_dir: Path, fallback: TaskSet | None
         if fallback is None:
             root.error(name, "missing: say which tasks to search on")
             return TaskSet((TaskSpec(),))
-        return TaskSet(fallback.specs, False)
+        return TaskSet(fallback.specs, False, fallback.source)
     entries = raw if isinstance(raw, list) else [raw]
     specs, randomize = [], []
     for i, entry in enumerate(entries):
@@ -397,21 +473,24 @@ def _task_set(root: _Reader, name: str, base_dir: Path, fallback: TaskSet | None
         if not isinstance(entry, dict):
             root.error(name, "must be a table ([name]) or an array of tables ([[name]])")
             continue
-        r = _Reader(entry, prefix, root.problems, root.locate)
-        randomize.append(r.boolean("randomize", False))
+        r = _Reader(entry, prefix, root.problems, root.locate, SECTIONS[name])
+        randomize.append(r.boolean("randomize"))
         specs.append(_task_spec(r, base_dir))
         r.finish()
     if not specs:
         root.error(name, "holds no task spec")
         return TaskSet((TaskSpec(),))
-    return TaskSet(tuple(specs), any(randomize))
+    return TaskSet(tuple(specs), any(randomize), name)
 
 
-def _component(r: _Reader) -> ComponentSpace:
+def _component(r: _Reader) -> tuple[ComponentSpace, bool]:
+    """The component's space, and whether it lists any op (right or wrong)."""
     ops_raw = r.raw("ops")
+    given = bool(ops_raw)
     codes: list[int] = []
     if ops_raw is not None and not isinstance(ops_raw, list):
         r.error("ops", "must be a list of ops")
+        ops_raw = None
     for entry in ops_raw or []:
         try:
             codes.append(resolve_op(entry))
@@ -425,8 +504,10 @@ def _component(r: _Reader) -> ComponentSpace:
         r.error("size", "fixes init, min and max at once; give either `size` or the other three")
     if not low <= high:
         r.error("min_size", f"must not exceed max_size ({low} > {high})")
+    if not init <= high:
+        r.error("init_size", f"must not exceed max_size ({init} > {high})")
     r.finish()
-    return ComponentSpace(tuple(codes), init, low, high)
+    return ComponentSpace(tuple(codes), init, low, high), given
 
 
 def _program_file(r: _Reader, name: str, path: str, base_dir: Path,
@@ -436,9 +517,12 @@ def _program_file(r: _Reader, name: str, path: str, base_dir: Path,
         return files[key]
     resolved = (base_dir / path).resolve()
     try:
-        text = resolved.read_text()
+        text = read_capped_text(resolved, "a program")
     except OSError as exc:
         r.error(name, f"cannot read {path!r} ({exc.strerror or exc})")
+        return None
+    except ValueError as exc:
+        r.error(name, f"cannot read {path!r}: {exc}")
         return None
     return ProgramFile(path, str(resolved), text)
 
@@ -449,6 +533,9 @@ def parse_config(text: str, *, filename: str = "<config>", base_dir: str | Path 
     base = Path(base_dir)
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError([Diagnostic("not valid TOML: arrays or tables nested too deeply")],
+                          text, filename) from None
     except tomllib.TOMLDecodeError as exc:
         found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
         span = Span(int(found.group(1)), int(found.group(2))) if found else None
@@ -456,23 +543,33 @@ def parse_config(text: str, *, filename: str = "<config>", base_dir: str | Path 
         raise ConfigError([Diagnostic(f"not valid TOML: {message}", span)], text,
                           filename) from None
     problems: list[Diagnostic] = []
-    root = _Reader(data, "", problems, _locator(text))
+    root = _Reader(data, "", problems, _locator(text), None)
 
     search_tasks = _task_set(root, "search_tasks", base, None)
     select_tasks = _task_set(root, "select_tasks", base, search_tasks)
     final_tasks = _task_set(root, "final_tasks", base, select_tasks)
 
     mem = root.table("memory")
-    memory = (mem.integer("scalars", 4, 2), mem.integer("vectors", 3, 1),
-              mem.integer("matrices", 1, 0))
+    memory = (mem.integer("scalars"), mem.integer("vectors"), mem.integer("matrices"))
     mem.finish()
-    comps = [_component(root.table(name)) for name in COMPONENT_KEYS]
+    spaces = [_component(root.table(name)) for name in COMPONENT_KEYS]
+    comps = [space for space, _ in spaces]
+    if not any(given for _, given in spaces):  # a search of all-`pass` programs, forever
+        keys = [f"{name}.ops" for name in COMPONENT_KEYS]
+        problems.append(Diagnostic(
+            f"{', '.join(f'`{k}`' for k in keys)}: no component can change: every ops list is "
+            "empty", next((span for span in map(root.locate, keys) if span), None)))
+    _check_ops_fit_memory(comps, memory, problems, root.locate)
 
     s = root.table("search")
-    method = s.choice("method", "evolution", METHODS)
-    population = s.integer("population_size", 1000, 1)
-    tournament = s.integer("tournament_size", 10, 1)
-    initial_raw = s.string("initial_population") or "random"
+    method = s.choice("method")
+    population = s.integer("population_size")
+    tournament = s.integer("tournament_size")
+    if tournament > population:  # drawn with replacement, but more draws only cost time
+        default = "" if s.has("tournament_size") else f" (the default is {tournament})"
+        s.error("tournament_size", f"must not exceed population_size, {population}, got "
+                                   f"{tournament}{default}")
+    initial_raw = s.string("initial_population") or Config.initial_population
     initial_program = None
     initial = initial_raw
     if initial_raw not in INITIAL:
@@ -490,43 +587,46 @@ def parse_config(text: str, *, filename: str = "<config>", base_dir: str | Path 
                                      f"(known: {', '.join(MUTATION_TYPES)})")
             else:
                 mutations = tuple(mutations_raw)
-    mutate_prob = s.number("mutate_prob", 0.9, 0.0, 1.0)
-    combine = s.choice("combine", "mean", COMBINE)
-    max_abs_error = s.number("max_abs_error", 100.0, 0.0)
+    mutate_prob = s.number("mutate_prob")
+    combine = s.choice("combine")
+    max_abs_error = s.number("max_abs_error")
     s.finish()
 
     f = root.table("fec")
-    fec = Fec(f.boolean("enabled", bool(f.data)), f.integer("num_train", 10, 1),
-              f.integer("num_valid", 10, 0), f.integer("cache_size", 100_000, 1),
-              f.integer("forget_every", 100, 0), f.integer("structural_cache_size", 100_000, 0))
+    fec = Fec(f.boolean("enabled", bool(f.data)), f.integer("num_train"), f.integer("num_valid"),
+              f.integer("cache_size"), f.integer("forget_every"),
+              f.integer("structural_cache_size"))
     f.finish()
 
     h = root.table("hurdles")
-    hurdles = Hurdles(h.boolean("enabled", bool(h.data)), h.integer("tasks", 1, 1),
-                      h.number("percentile", 75.0, 0.0, 100.0), h.integer("warmup", 0))
+    hurdles = Hurdles(h.boolean("enabled", bool(h.data)), h.integer("tasks"),
+                      h.number("percentile"), h.integer("warmup"))
     searched = sum(spec.num_tasks for spec in search_tasks.specs)
     if hurdles.enabled and hurdles.tasks >= searched:
         h.error("tasks", f"must be fewer than the {searched} search tasks, got {hurdles.tasks}")
     h.finish()
 
     b = root.table("budget")
-    sufficient = b.number("sufficient_fitness", math.nan, 0.0) if b.has(
-        "sufficient_fitness") else None
-    budget = Budget(b.integer("max_train_steps", 0), b.integer("max_individuals", 0),
-                    b.number("max_seconds", 0.0, 0.0), b.integer("max_experiments", 1),
+    sufficient = b.number("sufficient_fitness") if b.has("sufficient_fitness") else None
+    budget = Budget(b.integer("max_train_steps"), b.integer("max_individuals"),
+                    b.number("max_seconds"), b.integer("max_experiments"),
                     None if sufficient is None or math.isnan(sufficient) else sufficient)
     if not (budget.max_train_steps or budget.max_individuals or budget.max_seconds):
         b.error("max_train_steps", "give at least one of max_train_steps, max_individuals "
                                    "and max_seconds, or an experiment never ends")
     if budget.max_experiments == 0 and budget.sufficient_fitness is None:
         b.error("max_experiments", "0 (unlimited) needs a sufficient_fitness to stop at")
+    elif budget.max_experiments == 0 and budget.sufficient_fitness is not None and (
+            budget.sufficient_fitness >= 1.0):  # the search stops once it is exceeded
+        b.error("sufficient_fitness", f"a fitness is at most 1, so {budget.sufficient_fitness} "
+                                      "is never exceeded and max_experiments = 0 never ends")
     b.finish()
 
     train_budget = None
     if root.has("train_budget"):
         t = root.table("train_budget")
         baseline_path = t.string("baseline")
-        factor = t.number("threshold_factor", 2.0, 0.0)
+        factor = t.number("threshold_factor")
         if baseline_path is None:
             t.error("baseline", "missing: the program file the budget compares with")
         else:
@@ -536,21 +636,22 @@ def parse_config(text: str, *, filename: str = "<config>", base_dir: str | Path 
         t.finish()
 
     run = root.table("run")
-    progress_every = run.integer("progress_every", 10_000, 1)
-    checkpoint_every = run.integer("checkpoint_every", 0)
-    checkpoint_seconds = run.number("checkpoint_seconds", 60.0, 0.0)
+    progress_every = run.integer("progress_every")
+    checkpoint_every = run.integer("checkpoint_every")
+    checkpoint_seconds = run.number("checkpoint_seconds")
     run.finish()
     root.finish()
 
-    if initial == "file" and initial_program is not None:
-        _check_program_file(initial_program, "search.initial_population", problems,
-                            root.locate)
-    if train_budget is not None:
-        _check_program_file(train_budget.baseline, "train_budget.baseline", problems,
-                            root.locate)
+    programs: list[Program] = []  # the files named, parsed: they count in the memory estimate
+    named = {"search.initial_population": initial_program,
+             "train_budget.baseline": train_budget.baseline if train_budget else None}
+    for key, pf in named.items():
+        program = _check_program_file(pf, key, problems, root.locate) if pf else None
+        if program is not None:
+            programs.append(program)
     if problems:
         raise ConfigError(problems, text, filename)
-    return Config(
+    config = Config(
         search_tasks=search_tasks, select_tasks=select_tasks, final_tasks=final_tasks,
         memory=memory, components=(comps[0], comps[1], comps[2]), method=method,
         population_size=population, tournament_size=tournament, initial_population=initial,
@@ -559,27 +660,54 @@ def parse_config(text: str, *, filename: str = "<config>", base_dir: str | Path 
         train_budget=train_budget, progress_every=progress_every,
         checkpoint_every=checkpoint_every, checkpoint_seconds=checkpoint_seconds,
     )
+    # Last, on a config that is otherwise right: will the run fit in memory?
+    too_large = memory_problem(config_needs(config, programs))
+    if too_large is not None:
+        key, message = too_large
+        raise ConfigError([Diagnostic(f"`{key}`: {message}", root.locate(key))], text, filename)
+    return config
+
+
+def _check_ops_fit_memory(comps: Sequence[ComponentSpace], memory: tuple[int, int, int],
+                          problems: list[Diagnostic],
+                          locate: Callable[[str], Span | None]) -> None:
+    """Each op listed must find the cells it reads and writes in the memory: the mutator's
+    own check (its messages start with the component's name), reported at the op list."""
+    try:
+        MutationConfig(1, *memory, ops=(comps[0].ops, comps[1].ops, comps[2].ops))
+    except ConfigError as exc:
+        for d in exc.diagnostics:
+            name = d.message.partition(":")[0].lower()
+            key = f"{name}.ops" if name in COMPONENT_KEYS else "memory"
+            problems.append(Diagnostic(f"`{key}`: {d.message.partition(': ')[2]}", locate(key)))
 
 
 def _check_program_file(pf: ProgramFile, key: str, problems: list[Diagnostic],
-                        locate: Callable[[str], Span | None]) -> None:
-    """A named program file must parse; its errors are reported with the key."""
-    from azdsl.errors import AzdslError
+                        locate: Callable[[str], Span | None]) -> Program | None:
+    """A named program file must parse, within the cells a memory may have; its errors are
+    reported with the key."""
     from azdsl.parse import parse
 
     try:
-        parse(pf.text)
+        program = parse(pf.text)
+        beyond = cell_problems(program)
+        if beyond:
+            raise CheckError(beyond)
     except AzdslError as exc:
         rendered = exc.with_file(pf.text, pf.path).render()
         problems.append(Diagnostic(f"`{key}`: {pf.path} is not a valid program:\n{rendered}",
                                    locate(key)))
+        return None
+    return program
 
 
 def load_config(path: str | Path, *, files: Mapping[str, ProgramFile] | None = None) -> Config:
     """Read and check a config file; relative paths in it are relative to its folder."""
     file = Path(path)
     try:
-        text = file.read_text()
+        text = read_capped_text(file, "a config")
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read the config ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise ConfigError(f"{file}: cannot read the config: {exc}") from None
     return parse_config(text, filename=str(file), base_dir=file.parent, files=files)

@@ -24,8 +24,10 @@ from azdsl.evaluate import (
     STORE_PREDICTION,
     Settings,
     get_backend,
+    memory_sizes,
     sigmoid,
 )
+from azdsl.limits import MAX_INT, cells_need, check_memory
 from azdsl.program import Program, validate
 from azdsl.tasks import CLASSIFICATION, REGRESSION, epoch_permutation
 
@@ -36,6 +38,7 @@ def load_program(program_or_path: Program | str | os.PathLike[str]) -> Program:
     """A Program as given, parsed from text (anything with `def `), or read from a file."""
     if isinstance(program_or_path, Program):
         return program_or_path
+    from azdsl.limits import read_capped_text
     from azdsl.parse import parse  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
     text = str(program_or_path)
@@ -43,9 +46,11 @@ def load_program(program_or_path: Program | str | os.PathLike[str]) -> Program:
         return parse(text)  # type: ignore[no-any-return, unused-ignore]
     path = Path(program_or_path)
     try:
-        source = path.read_text()
+        source = read_capped_text(path, "a program")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    except ValueError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
     return parse(source)  # type: ignore[no-any-return, unused-ignore]
 
 
@@ -57,6 +62,8 @@ class Algorithm:
                  memory: tuple[int, int, int] | None = None,
                  max_abs_error: float = 100.0) -> None:
         self.program = load_program(program_or_path)
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or not 1 <= epochs <= MAX_INT:
+            raise ConfigError(f"epochs must be a whole number in [1, {MAX_INT}], got {epochs!r}")
         self.epochs = epochs
         self.seed = seed
         self.backend = backend
@@ -70,14 +77,16 @@ class Algorithm:
     def fit(self, X: Any, y: Any) -> Algorithm:
         x_arr = np.ascontiguousarray(X, dtype=np.float64)
         y_arr = np.ascontiguousarray(y, dtype=np.float64)
-        if x_arr.ndim != 2 or y_arr.shape != (x_arr.shape[0],) or x_arr.shape[0] == 0:
-            raise ConfigError(f"fit needs X of shape (n, F) and y of shape (n,), n >= 1; "
+        if x_arr.ndim != 2 or y_arr.shape != (x_arr.shape[0],) or 0 in x_arr.shape:
+            raise ConfigError(f"fit needs X of shape (n, F) and y of shape (n,), n, F >= 1; "
                               f"got {x_arr.shape} and {y_arr.shape}")
         dim = x_arr.shape[1]
         kind = self.kind or _infer_kind(y_arr)
         if kind not in (REGRESSION, CLASSIFICATION):
             raise ConfigError(f"kind must be {REGRESSION!r} or {CLASSIFICATION!r}")
         validate(self.program, dim)
+        # Before the memory is allocated: CheckError beyond MAX_CELLS, ConfigError if too large.
+        check_memory([cells_need(memory_sizes(self.program, self.memory), dim, "fit")])
         backend = get_backend(self.backend)
         if backend.open_session is None:
             raise ConfigError(f"backend {self.backend!r} cannot run an estimator")

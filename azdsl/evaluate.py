@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from azdsl.errors import ConfigError
+from azdsl.errors import CheckError, ConfigError
+from azdsl.limits import MAX_CELLS, cell_problems
 from azdsl.ops import Kind
 from azdsl.program import Program, validate
 from azdsl.tasks import CLASSIFICATION, Task
@@ -204,6 +205,9 @@ class Backend:
 _BACKENDS: dict[str, Backend] = {}
 # Importing the module registers the backend.
 _LAZY_MODULES = {"jit": "azdsl.codegen", "py": "azdsl.codegen", "vm": "azdsl.vm"}
+# What a search (and its run folder) may name: "py" is the compiled code run uncompiled, for
+# tests only.
+SEARCH_BACKENDS = ("vm", "interp", "jit")
 
 
 def register_backend(backend: Backend) -> None:
@@ -221,13 +225,17 @@ def get_backend(name: str) -> Backend:
 
 
 def memory_sizes(program: Program, configured: tuple[int, int, int] | None) -> tuple[int, int, int]:
-    """Cells per kind: what the program needs, or more if configured."""
+    """Cells per kind: what the program needs, or more if configured; CheckError beyond
+    MAX_CELLS of a kind (before any backend allocates them)."""
     needs = program.memory_needs()
     sizes = (needs[Kind.SCALAR], needs[Kind.VECTOR], needs[Kind.MATRIX])
-    if configured is None:
-        return sizes
-    return (max(sizes[0], configured[0]), max(sizes[1], configured[1]),
-            max(sizes[2], configured[2]))
+    if configured is not None:
+        sizes = (max(sizes[0], configured[0]), max(sizes[1], configured[1]),
+                 max(sizes[2], configured[2]))
+    if max(sizes) > MAX_CELLS:
+        raise CheckError(cell_problems(program)
+                         or f"memory {configured} has more than {MAX_CELLS} cells of a kind")
+    return sizes
 
 
 def task_limits(task: Task, settings: Settings) -> tuple[int, int, int]:

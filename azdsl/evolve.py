@@ -21,16 +21,19 @@ import numpy as np
 
 from azdsl import rng as azrng
 from azdsl import searchfast
+from azdsl import state as st
 from azdsl.config import Config, TaskSet
-from azdsl.errors import CheckError, ConfigError
+from azdsl.errors import AzdslError, CheckError, ConfigError
 from azdsl.evaluate import evaluate
 from azdsl.fec import FecCache
 from azdsl.hurdles import Hurdle
+from azdsl.limits import MAX_INT, SEED_LIMIT
 from azdsl.mutate import MutationConfig, empty_program, mutate, random_program
+from azdsl.ops import Kind
 from azdsl.parse import parse
 from azdsl.population import Population, Uniforms
 from azdsl.printer import unparse
-from azdsl.program import Program, check_for_dim
+from azdsl.program import COMPONENTS, Program, check_for_dim
 from azdsl.scorer import BackendEngine, Engine, ProbeSize, Scorer, TrainBudget, VmEngine
 from azdsl.searchfast import FastLoop
 from azdsl.simplify import simplify
@@ -155,6 +158,35 @@ class _Experiment:
 
 
 @dataclass
+class Saved:
+    """A search state read back and checked (`Search.read_state`)."""
+
+    experiments: list[dict[str, Any]]
+    chosen: Program | None
+    chosen_fitness: float
+    progress_records: int
+    total_individuals: int
+    total_train_steps: int
+    final: dict[str, Any] | None
+    current: _Experiment | None
+
+
+# Reads the program text at a key of a state (parsed once per text, checked for the run).
+ProgramReader = Callable[[Any, str], Program]
+
+
+
+def _present_as_configured(saved: object, fresh: object, key: str, feature_is: str,
+                           what: str) -> object:
+    """A saved part of the state (FEC cache, hurdle) must be there exactly when the config
+    turns its feature on; returns `saved`, StateError otherwise."""
+    if (saved is None) != (fresh is None):
+        raise st.StateError(f"{key}: must be " + (
+            f"null: {feature_is} off in the config" if fresh is None else
+            f"{what}: {feature_is} on in the config"))
+    return saved
+
+@dataclass
 class Search:
     """One run: experiments until done, then the final evaluation."""
 
@@ -176,6 +208,7 @@ class Search:
 
     def __post_init__(self) -> None:
         probe = make_tasks(self.config.search_tasks, None)
+        self._build_held_out()
         dims = {t.dim for t in probe}
         if len(dims) != 1:
             raise ConfigError("search_tasks: every search task must have the same F "
@@ -191,10 +224,46 @@ class Search:
             pf = self.config.train_budget.baseline
             self.baseline = load_program(pf.text, pf.path, self.dim)
         sizes = list(self.config.memory)
+        longest = [max(c.max_size, c.init_size) for c in self.config.components]
         if self.initial is not None:
             needs = self.initial.memory_needs()
             sizes = [max(a, b) for a, b in zip(sizes, needs.values(), strict=True)]
+            longest = [max(a, len(b)) for a, b in zip(longest, self.initial.components,
+                                                      strict=True)]
         self.sizes = (sizes[0], sizes[1], sizes[2])
+        # Mutation never grows a component past max_size; only the first programs can be
+        # longer (init_size, an initial program).
+        self.longest = (longest[0], longest[1], longest[2])
+
+    def _build_held_out(self) -> None:
+        """The select and final tasks, built once at the start: a data file that is missing
+        or does not fit is an error now, before a run folder is made, not after the search."""
+        make_tasks(self.config.select_tasks, None)
+        make_tasks(self.config.final_tasks, None)
+
+    def checked_program(self, text: str, key: str) -> Program:
+        """A program read back from a checkpoint, held to what this search can produce (the
+        VM trusts its cells and indices): it parses, its indices fit F, its cells fit the
+        memory and its components the sizes. StateError naming `key` otherwise."""
+        try:
+            program = parse(text, key, self.dim)
+        except AzdslError as exc:
+            first = exc.diagnostics[0]
+            line = f"line {first.span.line}: " if first.span is not None else ""
+            raise st.StateError(f"{key}: not a program of this run ({line}{first.message})"
+                                ) from None
+        needs = program.memory_needs()
+        for kind, limit in zip((Kind.SCALAR, Kind.VECTOR, Kind.MATRIX), self.sizes,
+                               strict=True):
+            if needs[kind] > limit:
+                raise st.StateError(f"{key}: the program uses {kind.prefix}{needs[kind] - 1} "
+                                    f"but this run has {limit} {kind.word} cells")
+        for component, size, limit in zip(COMPONENTS, program.sizes(), self.longest,
+                                          strict=True):
+            if size > limit:
+                raise st.StateError(f"{key}: {component.value} has {size} instructions, more "
+                                    f"than this run's {limit}")
+        return program
 
     # ---- running --------------------------------------------------------------------------
 
@@ -266,9 +335,10 @@ class Search:
         """The compiled loop on this experiment's state (azdsl.searchfast)."""
         mcfg = self.mutation
         capacity = 1
+        held = [*ex.population.programs, *([ex.best_program] if ex.best_program else [])]
         for c in range(3):
             longest = max(mcfg.max_sizes[c], mcfg.init_sizes[c],
-                          *(len(p.components[c]) for p in ex.population.programs))
+                          *(len(p.components[c]) for p in held))
             capacity += longest
         fec = self.config.fec
         budget = scorer.train_budget
@@ -539,53 +609,171 @@ class Search:
             "current": current,
         }
 
-    def restore(self, state: dict[str, Any]) -> None:
-        """Continue from `state` (from `state()` of a search with the same config and seed)."""
-        if state.get("format") != STATE_FORMAT or state.get("version") != STATE_VERSION:
-            raise ValueError("not an azdsl search state of a known version")
-        if state["seed"] != self.seed:
-            raise ValueError(f"the state is of seed {state['seed']}, not {self.seed}")
+    def restore(self, state: Any) -> None:
+        """Continue from `state` (from `state()` of a search with the same config and seed).
+        Every field is checked first (`read_state`); a wrong one changes nothing."""
+        self.restore_saved(self.read_state(state))
+
+    def restore_saved(self, saved: Saved) -> None:
+        """Continue from a state `read_state` read."""
+        self.experiments = saved.experiments
+        self.chosen, self.chosen_fitness = saved.chosen, saved.chosen_fitness
+        self.progress_records = saved.progress_records
+        self.total_individuals = saved.total_individuals
+        self.total_train_steps = saved.total_train_steps
+        self.final = saved.final
+        self._current = saved.current
+
+    # A checkpoint can be edited (its checksum catches accidents only), and the VM and the
+    # compiled loop index memory with what it holds, so a state is read as user input: each
+    # field checked for what `state()` writes, StateError naming the first that is not.
+
+    def read_state(self, state: Any, where: str = "") -> Saved:
+        """`state` (at `where` in a larger one) checked field by field and read back."""
+        s = st.Fields(state, where)
+        if s.data.get("format") != STATE_FORMAT or s.data.get("version") != STATE_VERSION:
+            raise st.StateError(f"{where or 'the state'}: not an azdsl search state of a "
+                                "known version")
+        seed = s.integer("seed", 0, SEED_LIMIT - 1)
+        if seed != self.seed:
+            raise st.StateError(f"{s.key('seed')}: the state is of seed {seed}, not "
+                                f"{self.seed}")
         parsed: dict[str, Program] = {}
 
-        def program(text: str) -> Program:
+        def program(value: Any, key: str) -> Program:
+            text = st.text(value, key)
             found = parsed.get(text)
             if found is None:
-                found = parsed[text] = parse(text, "<checkpoint>")
+                found = parsed[text] = self.checked_program(text, key)
             return found
 
-        self.experiments = list(state["experiments"])
-        self.chosen = program(state["chosen"]) if state["chosen"] is not None else None
-        self.chosen_fitness = float(state["chosen_fitness"])
-        self.progress_records = int(state["progress_records"])
-        self.total_individuals = int(state["total_individuals"])
-        self.total_train_steps = int(state["total_train_steps"])
-        self.final = state["final"]
-        cur = state["current"]
-        if cur is None:
-            self._current = None
-            return
-        ex = self._new_experiment(int(cur["index"]))
-        unique = [program(text) for text in cur["programs"]]
-        ex.population.programs = [unique[s] for s in cur["slots"]]
-        ex.population.fitness = [float(f) for f in cur["fitness"]]
-        ex.population.next_slot = int(cur["next_slot"])
-        if len(ex.population.programs) != len(ex.population.fitness) or len(
-            ex.population.programs) > ex.population.capacity:
-            raise ValueError("the population in the state does not fit the config")
-        ex.init_rng.bit_generator.state = cur["init_rng"]
-        ex.tournament = Uniforms.from_state(cur["tournament"])
-        ex.mutation_rng.bit_generator.state = cur["mutation_rng"]
-        ex.eval_base = int(cur["eval_base"])
-        ex.fec = FecCache.from_state(cur["fec"]) if cur["fec"] is not None else None
-        if cur.get("hurdle") is not None:
-            ex.hurdle = Hurdle.from_state(cur["hurdle"])
-        ex.individuals = int(cur["individuals"])
-        ex.train_steps = int(cur["train_steps"])
-        ex.seconds = float(cur["seconds"])
-        ex.best_program = program(cur["best_program"]) if cur["best_program"] else None
-        ex.best_fitness = float(cur["best_fitness"])
-        ex.last_progress = int(cur["last_progress"])
-        self._current = ex
+        experiments = [self._read_record(st.Fields(r, f"{s.key('experiments')}[{i}]"), i,
+                                         program)
+                       for i, r in enumerate(s.items("experiments"))]
+        chosen = s.get("chosen")
+        if (chosen is None) != (not experiments):
+            raise st.StateError(f"{s.key('chosen')}: must be " + (
+                "the program chosen so far" if experiments else "null before the first "
+                "experiment ends"))
+        final = s.optional_table("final")
+        current = s.optional_table("current")
+        if final is not None and current is not None:
+            raise st.StateError(f"{current.path}: must be null in a finished run")
+        return Saved(
+            experiments=experiments,
+            chosen=program(chosen, s.key("chosen")) if chosen is not None else None,
+            chosen_fitness=s.fitness("chosen_fitness", unset=True),
+            progress_records=s.integer("progress_records"),
+            total_individuals=s.integer("total_individuals"),
+            total_train_steps=s.integer("total_train_steps"),
+            final=self._read_final(final, program) if final is not None else None,
+            current=self._read_current(current, len(experiments), program)
+            if current is not None else None,
+        )
+
+    @staticmethod
+    def _read_record(r: st.Fields, index: int, program: ProgramReader) -> dict[str, Any]:
+        """An experiment's record (`_finish_experiment` writes it, the report prints it)."""
+        r.integer("experiment", index + 1, index + 1)
+        for name in ("individuals", "train_steps", "fec_hits", "fec_misses"):
+            r.integer(name)
+        r.number("seconds", 0.0)
+        r.fitness("search_fitness", unset=True)
+        r.fitness("select_fitness")
+        program(r.get("program"), r.key("program"))
+        program(r.get("simplified"), r.key("simplified"))
+        return dict(r.data)
+
+    def _read_final(self, f: st.Fields, program: ProgramReader) -> dict[str, Any]:
+        """The final evaluation (`_final`)."""
+        tasks = sum(spec.num_tasks for spec in self.config.final_tasks.specs)
+        f.fitness("fitness")
+        for i, value in enumerate(f.items("task_fitness", length=tasks)):
+            st.fitness(value, f"{f.key('task_fitness')}[{i}]")
+        program(f.get("program"), f.key("program"))
+        program(f.get("simplified"), f.key("simplified"))
+        f.fitness("select_fitness")
+        return dict(f.data)
+
+    def _read_index(self, cur: st.Fields, finished: int) -> int:
+        """The experiment under way: the one after those finished."""
+        return cur.integer("index", finished, finished)
+
+    def _read_current(self, cur: st.Fields, finished: int, program: ProgramReader
+                      ) -> _Experiment:
+        """The experiment under way, its population and streams (see `state`)."""
+        ex = self._new_experiment(self._read_index(cur, finished))
+        pop = ex.population
+        key = cur.key
+        unique = [program(text, f"{key('programs')}[{i}]")
+                  for i, text in enumerate(cur.items("programs", most=pop.capacity))]
+        slots = cur.items("slots", most=pop.capacity)
+        pop.programs = [unique[st.integer(slot, f"{key('slots')}[{i}]", 0, len(unique) - 1)]
+                        for i, slot in enumerate(slots)]
+        pop.fitness = [st.fitness(value, f"{key('fitness')}[{i}]")
+                       for i, value in enumerate(cur.items("fitness", length=len(slots)))]
+        # The ring only turns once the population is full.
+        pop.next_slot = cur.integer("next_slot", 0, pop.capacity - 1 if pop.full else 0)
+        ex.init_rng.bit_generator.state = st.generator_state(cur.get("init_rng"),
+                                                             key("init_rng"))
+        ex.tournament = Uniforms.from_state(cur.get("tournament"), key("tournament"),
+                                            ex.tournament.block)
+        ex.mutation_rng.bit_generator.state = st.generator_state(cur.get("mutation_rng"),
+                                                                 key("mutation_rng"))
+        ex.eval_base = cur.integer("eval_base", 0, st.UINT64_MAX)
+        ex.fec = self._read_fec(cur.optional_table("fec"), key("fec"), ex.fec)
+        hurdle = cur.data.get("hurdle")  # absent from states of before hurdles
+        ex.hurdle = self._read_hurdle(st.Fields(hurdle, key("hurdle")) if hurdle is not None
+                                      else None, key("hurdle"), ex.hurdle)
+        ex.individuals = cur.integer("individuals")
+        ex.train_steps = cur.integer("train_steps")
+        ex.seconds = cur.number("seconds", 0.0)
+        best = cur.get("best_program")
+        ex.best_program = program(best, key("best_program")) if best is not None else None
+        ex.best_fitness = cur.fitness("best_fitness", unset=True)
+        ex.last_progress = cur.integer("last_progress", 0, ex.individuals)
+        return ex
+
+    @staticmethod
+    def _read_fec(f: st.Fields | None, key: str, fresh: FecCache | None) -> FecCache | None:
+        """The FEC cache: there exactly when the config enables FEC, and of its sizes (the
+        compiled loop's table holds cache_size entries)."""
+        if _present_as_configured(f, fresh, key, "FEC is", "the FEC cache") is None:
+            return None
+        assert f is not None and fresh is not None
+        size = f.integer("cache_size", fresh.cache_size, fresh.cache_size)
+        forget = f.integer("forget_every", fresh.forget_every, fresh.forget_every)
+        keys = [st.integer(k, f"{f.key('keys')}[{i}]", 0, st.UINT64_MAX)
+                for i, k in enumerate(f.items("keys", most=size))]
+        if len(set(keys)) != len(keys):
+            raise st.StateError(f"{f.key('keys')}: holds a key twice")
+        fitness = [st.fitness(v, f"{f.key('fitness')}[{i}]")
+                   for i, v in enumerate(f.items("fitness", length=len(keys)))]
+        # An entry is forgotten when it has served forget_every hits.
+        served = [st.integer(v, f"{f.key('served')}[{i}]", 0, forget - 1 if forget else MAX_INT)
+                  for i, v in enumerate(f.items("served", length=len(keys)))]
+        return FecCache.from_state({
+            "cache_size": size, "forget_every": forget, "hits": f.integer("hits"),
+            "misses": f.integer("misses"), "keys": keys, "fitness": fitness, "served": served})
+
+    @staticmethod
+    def _read_hurdle(f: st.Fields | None, key: str, fresh: Hurdle | None) -> Hurdle | None:
+        """The hurdle: there exactly when the config enables hurdles, with its settings."""
+        if _present_as_configured(f, fresh, key, "hurdles are", "the hurdle") is None:
+            return None
+        assert f is not None and fresh is not None
+        state = fresh.state()
+        for name in ("tasks", "warmup", "window"):
+            f.integer(name, state[name], state[name])
+        if f.number("percentile") != state["percentile"]:
+            raise st.StateError(f"{f.key('percentile')}: must be {state['percentile']} (the "
+                                "config's)")
+        recorded = f.integer("recorded")
+        # The window holds the partial fitness of the last `window` children recorded.
+        values = [st.fitness(v, f"{f.key('values')}[{i}]") for i, v in enumerate(
+            f.items("values", length=min(recorded, fresh.window)))]
+        return Hurdle.from_state({**state, "values": values, "recorded": recorded,
+                                  "stopped": f.integer("stopped", 0, recorded)})
 
 
 def evolve(config: Config, seed: int = 0, *, backend: str = "vm",

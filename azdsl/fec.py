@@ -199,6 +199,8 @@ class LruMemo(Generic[K, V]):
         return len(self._entries)
 
     def get(self, key: K) -> V | None:
+        if self.size <= 0:  # off: nothing is stored, so nothing is looked up or counted
+            return None
         value = self._entries.get(key)
         if value is None:
             self.misses += 1

@@ -16,14 +16,15 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 
 from azdsl import searchfast
+from azdsl import state as st
 from azdsl.config import Budget, Config
-from azdsl.evolve import Search, _Experiment
+from azdsl.evolve import ProgramReader, Saved, Search, _Experiment
 from azdsl.parse import parse
 from azdsl.population import Uniforms
 from azdsl.printer import unparse
@@ -78,12 +79,35 @@ class Summary:
         return data
 
     @staticmethod
-    def from_json(data: dict[str, Any]) -> Summary:
-        fields = dict(data)
-        candidate = fields["candidate"]
-        fields["candidate"] = (str(candidate[0]), float(candidate[1])) if candidate else None
-        fields["emigrants"] = tuple((str(t), float(f)) for t, f in fields["emigrants"])
-        return Summary(**fields)
+    def from_json(data: Any, key: str, program: ProgramReader) -> Summary:
+        """A summary `to_json` wrote (in a checkpoint: checked as user input, StateError
+        naming the field otherwise); `program` checks each program text."""
+        f = st.Fields(data, key)
+        f.only(tuple(field.name for field in fields(Summary)))
+        best_ever_program = f.get("best_ever_program")
+        if best_ever_program is not None:
+            program(best_ever_program, f.key("best_ever_program"))
+        candidate = f.get("candidate")
+        return Summary(
+            island=f.integer("island"), done=f.boolean("done"),
+            individuals=f.integer("individuals"), train_steps=f.integer("train_steps"),
+            seconds=f.number("seconds", 0.0), size=f.integer("size"), mean=f.fitness("mean"),
+            std=f.number("std", 0.0), best=f.fitness("best"),
+            best_ever=f.fitness("best_ever", unset=True),
+            best_ever_program=best_ever_program,
+            candidate=migrant(candidate, f.key("candidate"), program)
+            if candidate is not None else None,
+            emigrants=tuple(migrant(m, f"{f.key('emigrants')}[{i}]", program)
+                            for i, m in enumerate(f.items("emigrants"))),
+            fec_hits=f.integer("fec_hits"), fec_misses=f.integer("fec_misses"),
+            memo_hits=f.integer("memo_hits"), hurdle_stopped=f.integer("hurdle_stopped"))
+
+
+def migrant(value: Any, key: str, program: ProgramReader) -> Migrant:
+    """A [program text, fitness] pair of a checkpoint, checked."""
+    text, fitness = st.items(value, key, length=2)
+    program(text, f"{key}[0]")
+    return text, st.fitness(fitness, f"{key}[1]")
 
 
 @dataclass
@@ -105,6 +129,9 @@ class IslandSearch(Search):
         self.island_config = replace(self.config, budget=self.budget, checkpoint_every=0,
                                      checkpoint_seconds=0.0, progress_every=2**62)
         self.config = self.island_config
+
+    def _build_held_out(self) -> None:
+        pass  # the driver scores on held-out tasks (its Search built them), an island never
 
     # ---- what the driver asks ---------------------------------------------------------------
 
@@ -180,6 +207,16 @@ class IslandSearch(Search):
     def state(self) -> dict[str, Any]:
         self._sync()
         return super().state()
+
+    def read_state(self, state: Any, where: str = "") -> Saved:
+        saved = super().read_state(state, where)
+        if saved.current is None:
+            raise st.StateError(f"{st.Fields(state, where).key('current')}: must be the "
+                                "island's experiment")
+        return saved
+
+    def _read_index(self, cur: st.Fields, finished: int) -> int:
+        return cur.integer("index")  # an island keeps no finished experiments
 
     # ---- the two loops ------------------------------------------------------------------------
 

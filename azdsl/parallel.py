@@ -29,11 +29,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
+from azdsl import state as st
 from azdsl.config import Config
-from azdsl.errors import ConfigError
+from azdsl.errors import AzdslError, ConfigError
 from azdsl.evolve import Hooks, Interrupted, NoHooks, Result, Search
 from azdsl.fec import FecCache
-from azdsl.islands import Begin, Load, Request, RunSpec, States, Step, Summary
+from azdsl.islands import (
+    Begin,
+    IslandSearch,
+    Load,
+    Request,
+    RunSpec,
+    States,
+    Step,
+    Summary,
+    migrant,
+)
 from azdsl.parse import parse
 from azdsl.population import Population
 from azdsl.program import Program
@@ -45,6 +56,10 @@ MAX_RESTARTS = 3  # of one worker within one request, before the run gives up
 
 class WorkerError(RuntimeError):
     """A worker raised an exception (a bug or a bad config, not a lost worker)."""
+
+
+class WorkersLost(AzdslError):
+    """Workers that could not be kept alive: the run stops at its last checkpoint."""
 
 
 class Lost:
@@ -90,9 +105,11 @@ class IslandSettings:
                 "migrants": self.migrants}
 
     @staticmethod
-    def from_json(data: Mapping[str, Any]) -> IslandSettings:
-        return IslandSettings(int(data["islands"]), int(data["migrate_every"]),
-                              int(data["migrants"]))
+    def from_json(data: Any, key: str = "settings") -> IslandSettings:
+        """Settings `to_json` wrote; StateError naming the field for anything else."""
+        f = st.Fields(data, key)
+        return IslandSettings(f.integer("islands", 1), f.integer("migrate_every", 1),
+                              f.integer("migrants"))
 
 
 @dataclass(frozen=True)
@@ -244,7 +261,8 @@ class IslandRun:
         self._pool = self.pool_factory(self.spec)
         self._islands = self._pool.islands
         for worker in range(len(self._islands)):
-            self._revive(worker)
+            if not self._revive(worker):
+                self._replace(worker)
 
     def _begin(self, index: int) -> None:
         n = self.settings.islands
@@ -253,12 +271,13 @@ class IslandRun:
         if self._pool is not None:
             self._call({w: Begin(index) for w in range(len(self._islands))})
 
-    def _revive(self, worker: int) -> None:
+    def _revive(self, worker: int) -> bool:
         """A fresh worker's islands: the last checkpoint (or the experiment's start), then
-        the barrier requests logged since, replayed."""
+        the barrier requests logged since, replayed; False when it is lost on the way."""
         exp = self._exp
         if exp is None:
-            return
+            return True
+        assert self._pool is not None
         islands = self._islands[worker]
         requests: list[Request] = []
         if exp.checkpoint is None:
@@ -267,8 +286,26 @@ class IslandRun:
             states = exp.checkpoint["states"]
             requests.append(Load({i: states[i] for i in islands}))
         requests += [step.only(islands) for step in exp.log]
-        for request in requests:
-            self._call({worker: request})
+        return all(self._pool.call({worker: request})[worker] is not LOST
+                   for request in requests)
+
+    def _replace(self, worker: int) -> None:
+        """A fresh worker in place of a lost one, revived (tried MAX_RESTARTS times)."""
+        assert self._pool is not None
+        for _ in range(MAX_RESTARTS):
+            self.restarts += 1
+            print(f"azdsl: worker {worker} (islands {self._islands[worker]}) was lost; "
+                  "restarting it from the last checkpoint", file=sys.stderr)
+            self._pool.restart(worker)
+            if self._revive(worker):
+                return
+        raise self._lost([worker])
+
+    def _lost(self, workers: list[int]) -> WorkersLost:
+        islands = sorted(i for w in workers for i in self._islands[w])
+        return WorkersLost(f"worker process(es) {workers} (islands {islands}) lost "
+                           f"{MAX_RESTARTS + 1} times in a row; the run stopped at its last "
+                           "checkpoint")
 
     def _call(self, requests: Mapping[int, Request]) -> dict[int, Any]:
         """Requests to workers; a lost worker is replaced, revived and asked again."""
@@ -277,18 +314,13 @@ class IslandRun:
         todo = dict(requests)
         for _ in range(MAX_RESTARTS + 1):
             got = self._pool.call(todo)
-            lost = [w for w, reply in got.items() if reply is LOST]
             replies.update((w, reply) for w, reply in got.items() if reply is not LOST)
-            if not lost:
+            todo = {w: todo[w] for w, reply in got.items() if reply is LOST}
+            if not todo:
                 return replies
-            for worker in lost:
-                self.restarts += 1
-                print(f"azdsl: worker {worker} (islands {self._islands[worker]}) was lost; "
-                      "restarting it from the last checkpoint", file=sys.stderr)
-                self._pool.restart(worker)
-                self._revive(worker)
-            todo = {w: todo[w] for w in lost}
-        raise WorkerError(f"workers {sorted(todo)} were lost {MAX_RESTARTS + 1} times in a row")
+            for worker in todo:
+                self._replace(worker)
+        raise self._lost(sorted(todo))
 
     def _search(self) -> None:
         """Barriers until every island has spent its budget (or a stop is requested)."""
@@ -445,30 +477,56 @@ class IslandRun:
                             "settings": self.settings.to_json(), "experiment": snapshot}
         return state
 
-    def restore(self, state: Mapping[str, Any]) -> None:
-        """Continue from `state()` of a run with the same config, seed and island settings."""
-        islands = state.get("islands")
-        if not isinstance(islands, dict) or islands.get("format") != STATE_FORMAT or (
-                islands.get("version") != STATE_VERSION):
-            raise ValueError("not the state of an island run of a known version")
-        settings = IslandSettings.from_json(islands["settings"])
+    def restore(self, state: Any) -> None:
+        """Continue from `state()` of a run with the same config, seed and island settings.
+        Every field is checked first, the islands' states too (StateError naming the field);
+        a wrong one changes nothing."""
+        islands = st.Fields(state, "").table("islands")
+        if islands.data.get("format") != STATE_FORMAT or islands.data.get(
+                "version") != STATE_VERSION:
+            raise st.StateError("islands: not the state of an island run of a known version")
+        settings = IslandSettings.from_json(islands.get("settings"), islands.key("settings"))
         if settings != self.settings:
-            raise ValueError(f"the state is of {settings}, not {self.settings}")
-        self.driver.restore(dict(state))
+            raise st.StateError(f"{islands.key('settings')}: the state is of {settings}, not "
+                                f"{self.settings}")
+        saved = self.driver.read_state(state)
+        snapshot = islands.optional_table("experiment")
+        exp = self._read_snapshot(snapshot, len(saved.experiments)) if snapshot else None
+        self.driver.restore_saved(saved)
         self.progress_records = self.driver.progress_records
-        snapshot = islands["experiment"]
-        self._exp = None
-        if snapshot is not None:
-            n = self.settings.islands
-            if len(snapshot["states"]) != n:
-                raise ValueError(f"the state holds {len(snapshot['states'])} islands, not {n}")
-            self._exp = _Experiment(
-                index=int(snapshot["index"]), barrier=int(snapshot["barrier"]),
-                done=[bool(d) for d in snapshot["done"]],
-                summaries=[Summary.from_json(s) if s is not None else None
-                           for s in snapshot["summaries"]],
-                pending=[tuple((str(t), float(f)) for t, f in p) for p in snapshot["pending"]],
-                seconds=float(snapshot["seconds"]), checkpoint=dict(snapshot))
+        self._exp = exp
+
+    def _read_snapshot(self, f: st.Fields, finished: int) -> _Experiment:
+        """The experiment under way at the last checkpoint (`_checkpoint` writes it)."""
+        n = self.settings.islands
+        index = f.integer("index", finished, finished)
+        # The workers restore these states later, when the run folder is in use again: they
+        # are read here first, by an island like theirs.
+        checker = IslandSearch(self.config, self.seed, self.backend, island=0, islands=n)
+        for i, island in enumerate(f.items("states", length=n)):
+            where = f"{f.key('states')}[{i}]"
+            current = checker.read_state(island, where).current
+            if current is not None and current.index != index:
+                raise st.StateError(f"{where}.current.index: must be {index}, the experiment's")
+
+        def program(value: Any, key: str) -> Program:
+            return self.driver.checked_program(st.text(value, key), key)
+
+        summaries: list[Summary | None] = [
+            Summary.from_json(s, f"{f.key('summaries')}[{i}]", program)
+            for i, s in enumerate(f.items("summaries", length=n))]
+        done = [st.boolean(d, f"{f.key('done')}[{i}]") for i, d in enumerate(
+            f.items("done", length=n))]
+        for i, (d, s) in enumerate(zip(done, summaries, strict=True)):
+            if s is not None and d != s.done:
+                raise st.StateError(f"{f.key('done')}[{i}]: must be {s.done}, as its summary")
+        pending = [tuple(migrant(m, f"{f.key('pending')}[{i}][{j}]", program)
+                         for j, m in enumerate(st.items(p, f"{f.key('pending')}[{i}]")))
+                   for i, p in enumerate(f.items("pending", length=n))]
+        f.integer("progress_records")
+        return _Experiment(index=index, barrier=f.integer("barrier"), done=done,
+                           summaries=summaries, pending=pending,
+                           seconds=f.number("seconds", 0.0), checkpoint=dict(f.data))
 
 
 def evolve_islands(config: Config, seed: int = 0, *, islands: int, migrate_every: int = 10_000,

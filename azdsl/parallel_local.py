@@ -14,6 +14,7 @@ import multiprocessing as mp
 import os
 import pickle
 import signal
+import time
 import traceback
 from collections.abc import Mapping
 from multiprocessing.connection import Connection, wait
@@ -21,7 +22,9 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from azdsl.islands import IslandHost, Request, RunSpec
-from azdsl.parallel import LOST, WorkerError
+from azdsl.parallel import LOST, WorkerError, WorkersLost
+
+START_TRIES = 3  # to start one worker, before the run gives up
 
 
 def _copy(value: Any) -> Any:
@@ -90,11 +93,25 @@ class LocalPool:
             self._start(worker)
 
     def _start(self, worker: int) -> None:
-        parent, child = self._context.Pipe()
-        proc = self._context.Process(  # type: ignore[attr-defined]
-            target=_serve, args=(child, self.spec, self.islands[worker]),
-            name=f"azdsl-islands-{worker}", daemon=True)
-        proc.start()
+        for attempt in range(1, START_TRIES + 1):
+            parent, child = self._context.Pipe()
+            proc = self._context.Process(  # type: ignore[attr-defined]
+                target=_serve, args=(child, self.spec, self.islands[worker]),
+                name=f"azdsl-islands-{worker}", daemon=True)
+            try:
+                proc.start()
+                break
+            except (EOFError, OSError) as exc:
+                # The fork server died (killed, or out of memory) while it forked the worker;
+                # multiprocessing starts a new one on the next try, once the dead one is reaped.
+                parent.close()
+                child.close()
+                if attempt == START_TRIES:
+                    raise WorkersLost(f"worker process {worker} (islands "
+                                      f"{self.islands[worker]}) could not be started "
+                                      f"{START_TRIES} times ({exc or type(exc).__name__}); "
+                                      "the run stopped at its last checkpoint") from None
+                time.sleep(0.2 * attempt)
         child.close()  # only the worker holds its end: its death closes the pipe
         if worker < len(self._procs):
             self._procs[worker], self._conns[worker] = proc, parent

@@ -18,9 +18,27 @@ from azdsl.errors import ConfigError
 from azdsl.islands import IslandHost, Pid, Request, RunSpec
 from azdsl.parallel import LOST, WorkerError, assignment, local_cores
 
-# Ray swaps 127.0.0.1 for the machine's routable address unless "clusters" are off (its
-# Windows/macOS switch), which keeps a private cluster's traffic on the loopback interface.
-_LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+# The environment a private cluster (--ray local) starts its processes in, so that nothing
+# leaves 127.0.0.1. Ray swaps 127.0.0.1 for the machine's routable address unless "clusters"
+# are off (its Windows/macOS switch); usage stats stay off. Ray's dashboard process, started
+# even with the dashboard off, asks cloud metadata servers (169.254.169.254,
+# metadata.google.internal) which cloud it runs on: sent to a proxy on a closed loopback port
+# (the discard port), those requests fail at once, with no DNS look-up. Ray's own traffic is
+# direct: no_proxy covers its addresses, and its gRPC ignores proxies.
+LOCAL_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "http_proxy": "http://127.0.0.1:9",
+    "https_proxy": "http://127.0.0.1:9",
+    "no_proxy": "127.0.0.1,localhost",
+}
+
+
+def local_options(cpus: int) -> dict[str, Any]:
+    """ray.init's arguments for a private cluster: every process on 127.0.0.1, no dashboard."""
+    return {"address": "local", "num_cpus": cpus, "include_dashboard": False,
+            "dashboard_host": "127.0.0.1", "_node_ip_address": "127.0.0.1",
+            "log_to_driver": False, "configure_logging": False}
 
 
 def import_ray() -> Any:
@@ -33,14 +51,23 @@ def import_ray() -> Any:
     return ray
 
 
-def loopback_only() -> None:
-    """Make a cluster started from this process (and its children) use 127.0.0.1 only."""
-    os.environ[_LOOPBACK_ENV] = "0"
+def start_local(ray: Any, cpus: int) -> None:
+    """Start a private cluster under LOCAL_ENV; the caller's environment is restored after (the
+    cluster's processes keep their copy), so the proxies never reach the caller's own code."""
+    saved = {name: os.environ.get(name) for name in LOCAL_ENV}
+    os.environ.update(LOCAL_ENV)
     try:
-        from ray._private import ray_constants
-    except ImportError:  # another Ray layout: the environment variable is all we can do
-        return
-    ray_constants.ENABLE_RAY_CLUSTER = False
+        with contextlib.suppress(ImportError):  # another Ray layout: the variable is all we have
+            from ray._private import ray_constants
+
+            ray_constants.ENABLE_RAY_CLUSTER = False  # read at import, before LOCAL_ENV was set
+        ray.init(**local_options(cpus))
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 _connected_here = False  # this module called ray.init (and so shuts Ray down at the end)
@@ -51,17 +78,12 @@ def connect(address: str, cpus: int | None = None) -> Any:
     global _connected_here
     if not address:
         raise ConfigError("--ray needs 'local', 'auto' or a cluster address")
-    if address == "local":
-        loopback_only()
     ray = import_ray()
     if ray.is_initialized():
         return ray
     try:
         if address == "local":
-            ray.init(address="local", num_cpus=max(cpus or 0, local_cores()),
-                     include_dashboard=False,
-                     _node_ip_address="127.0.0.1", log_to_driver=False,
-                     configure_logging=False)
+            start_local(ray, max(cpus or 0, local_cores()))
         else:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
     except ConnectionError as exc:

@@ -8,12 +8,11 @@ the first header to `def Setup():`. A comment's text is what follows `#`, less o
 
 from __future__ import annotations
 
-import difflib
 import functools
-import sys
 from pathlib import Path
 
-from azdsl.errors import CheckError, Diagnostic, ParseError, Span
+from azdsl.errors import CheckError, Diagnostic, ParseError, Span, source_lines
+from azdsl.limits import read_capped_text
 from azdsl.program import (
     COMPONENTS,
     Component,
@@ -23,7 +22,15 @@ from azdsl.program import (
     check_for_dim,
 )
 from azdsl.spelling import Resolved, resolve
-from azdsl.syntax import Header, SyntaxProblem, either, parse_line
+from azdsl.syntax import (
+    Header,
+    SyntaxProblem,
+    closest,
+    either,
+    parse_line,
+    shorten,
+    unsafe_character,
+)
 
 __all__ = ["parse", "parse_file", "read_source"]
 
@@ -36,7 +43,7 @@ def parse(text: str, filename: str = "<input>", dim: int | None = None) -> Progr
     Raises ParseError (or CheckError when only `dim` is violated) listing every error found.
     """
     reader = _Reader()
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(source_lines(text), start=1):
         reader.line(number, line)
     program = reader.program()
     problems = reader.problems
@@ -55,26 +62,27 @@ def parse_file(path: str | Path, dim: int | None = None) -> Program:
 
 
 def read_source(path: str | Path) -> str:
-    """A program file's text exactly as stored (UTF-8, newlines untranslated, a byte-order mark
-    skipped); `-` is stdin. Raises ParseError when it cannot be read."""
+    """A program file's text exactly as stored (limits.read_capped_text); `-` is stdin.
+    Raises ParseError when it cannot be read (no program is over MAX_FILE_BYTES, and
+    `azdsl check /dev/zero` has to end)."""
     try:
-        data = sys.stdin.buffer.read() if str(path) == "-" else Path(path).read_bytes()
+        return read_capped_text(path, "a program")
     except OSError as e:
         raise ParseError(f"cannot read {path}: {e.strerror or e}", filename=str(path)) from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ParseError(f"not UTF-8 text (byte {e.start})", filename=str(path)) from None
+    except ValueError as e:
+        raise ParseError(str(e), filename=str(path)) from None
 
 
 @functools.lru_cache(maxsize=4096)
 def _statement(code: str) -> Header | Resolved | SyntaxProblem:
-    """What one line (comment removed) says. Cached: evolved programs share most lines."""
+    """What one line (comment removed) says. Cached: evolved programs share most lines (the
+    reader passes long ones by, so that the cache holds no megabytes)."""
     try:
         stmt = parse_line(code)
         return stmt if isinstance(stmt, Header) else resolve(stmt, code)
     except SyntaxProblem as problem:
-        return problem.with_traceback(None)  # kept in the cache: hold no frames
+        problem.__context__ = None  # kept in the cache: hold no frames, nor Lark's parser
+        return problem.with_traceback(None)
 
 
 class _Reader:
@@ -92,6 +100,12 @@ class _Reader:
         self.problems: list[Diagnostic] = []
 
     def line(self, number: int, line: str) -> None:
+        unsafe = unsafe_character(line)
+        if unsafe is not None:
+            self.problem(unsafe.message, Span(number, unsafe.col, unsafe.end))
+            if "#" not in line[:unsafe.col - 1]:  # in the code: nothing more to say of it
+                self.pending = []
+                return
         code, hash_, comment = line.partition("#")
         trailing = _comment_text(comment) if hash_ else None
         if not code.strip():
@@ -99,7 +113,7 @@ class _Reader:
                 self.pending.append(trailing)
             return
         span = Span(number, len(code) - len(code.lstrip()) + 1, len(code.rstrip()) + 1)
-        resolved = _statement(code)
+        resolved = _statement(code) if len(code) <= 200 else _statement.__wrapped__(code)
         if isinstance(resolved, Header):
             self.header(resolved.name.text, number, span, trailing)
             return
@@ -122,10 +136,10 @@ class _Reader:
         component = _COMPONENT_NAMES.get(name)
         message = None
         if component is None:
-            close = difflib.get_close_matches(name, list(_COMPONENT_NAMES), n=1, cutoff=0.6)
-            message = (f"unknown component `{name}`; expected "
+            close = closest(name, _COMPONENT_NAMES)
+            message = (f"unknown component `{shorten(name)}`; expected "
                        + either([f"`{c.value}`" for c in COMPONENTS])
-                       + (f", did you mean `{close[0]}`?" if close else ""))
+                       + (f", did you mean `{close}`?" if close else ""))
         elif component in self.header_lines:
             message = (f"`def {name}():` appears twice (first on line "
                        f"{self.header_lines[component]})")

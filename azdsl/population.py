@@ -14,7 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from azdsl import state as st
 from azdsl.program import Program
+
+BLOCK = 4096  # uniforms drawn at a time (a different block would draw other numbers)
 
 
 @dataclass
@@ -84,7 +87,7 @@ class Uniforms:
 
     __slots__ = ("_block", "_buf", "_pos", "_rng", "_start")
 
-    def __init__(self, rng: np.random.Generator, block: int = 4096) -> None:
+    def __init__(self, rng: np.random.Generator, block: int = BLOCK) -> None:
         self._rng = rng
         self._block = block
         self._start: dict[str, Any] = dict(rng.bit_generator.state)
@@ -112,6 +115,10 @@ class Uniforms:
         self._start = dict(self._rng.bit_generator.state)
         self._buf = self._rng.random(self._block).tolist()
 
+    @property
+    def block(self) -> int:
+        return self._block
+
     def raw(self) -> tuple[list[float], int, dict[str, Any], int]:
         """(buffer, position, generator state at the buffer's start, block size)."""
         return self._buf, self._pos, self._start, self._block
@@ -132,11 +139,16 @@ class Uniforms:
                 "drawn": bool(self._buf)}
 
     @staticmethod
-    def from_state(state: dict[str, Any]) -> Uniforms:
-        bit_generator = np.random.PCG64()
-        bit_generator.state = state["start"]
-        uniforms = Uniforms(np.random.Generator(bit_generator), int(state["block"]))
-        if state["drawn"]:
-            uniforms._buf = uniforms._rng.random(uniforms._block).tolist()
-        uniforms._pos = int(state["position"])
+    def from_state(state: Any, key: str = "tournament", block: int | None = None) -> Uniforms:
+        """The stream `state()` saved, of `block` uniforms a block when given; StateError,
+        naming `key`'s field, for anything `state()` does not write."""
+        f = st.Fields(state, key)
+        bit_generator: np.random.BitGenerator = np.random.PCG64()
+        bit_generator.state = st.generator_state(f.get("start"), f.key("start"))
+        size = f.integer("block", block or 1, block or BLOCK)
+        drawn = f.boolean("drawn")
+        uniforms = Uniforms(np.random.Generator(bit_generator), size)
+        if drawn:
+            uniforms._buf = uniforms._rng.random(size).tolist()
+        uniforms._pos = f.integer("position", 0, size if drawn else 0)
         return uniforms

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from azdsl.ops import LitType
 from azdsl.program import COMPONENTS, ComponentComments, Instr, Literal, Program
+from azdsl.syntax import UNSAFE
 
 __all__ = ["format_instr", "format_literal", "unparse"]
 
@@ -44,8 +45,8 @@ def unparse(program: Program, comments: bool = True) -> str:
 
 def _comment(text: str) -> str:
     # `# text`; banners such as `#####` or `## heading` keep their hashes together. A comment
-    # made in code may hold line breaks, which one line cannot: they become spaces.
-    text = " ".join(text.splitlines()).rstrip()
+    # made in code may hold line breaks or controls, which no line can: they become spaces.
+    text = UNSAFE.sub(" ", text).rstrip()
     return "#" + text if not text or text.startswith("#") else "# " + text
 
 

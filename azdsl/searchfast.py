@@ -194,7 +194,7 @@ def score(cr, cl, cn, seed, g, t, mem_tables, lw, memo, fec, tasks, counters):
     (bit_base, keep, prediction, vm_base, vm_width, row_width, float_width) = mem_tables
     (flags, out_ints, out_floats, out_bounds, key, bounds2, layout2, mem_size,
      features) = lw
-    (m_keys, m_used, m_probe, m_known, m_psteps, m_fit, m_steps, m_count) = memo
+    (m_on, m_keys, m_used, m_probe, m_known, m_psteps, m_fit, m_steps, m_count) = memo
     (fec_on, f_keys, f_fit, f_served, f_prev, f_next, f_bnext, f_buckets, f_ints) = fec
     (p_x, p_y, p_xv, p_yv, p_perm, p_nt, p_nv, p_ep, cls, tidx, f_x, f_y, f_xv, f_yv,
      f_perm, f_nt, f_nv, f_ep, ep_mask, fit2, perr, nerr, cnt, seeds1, probe_seed,
@@ -224,22 +224,27 @@ def score(cr, cl, cn, seed, g, t, mem_tables, lw, memo, fec, tasks, counters):
                          float_width, out_ints, out_floats, out_bounds, key)
     if rejected:
         key[1] = key[1] ^ REJECT_SALT
-    slot = memo_slot(key, m_keys, m_used)
-    if slot < 0:
-        counters[3] += 1
-        if m_count[0] * 10 >= m_keys.shape[0] * 7:
-            m_used[:] = False
-            m_count[0] = 0
-            slot = memo_slot(key, m_keys, m_used)
-        slot = -1 - slot
-        m_used[slot] = True
-        m_keys[slot, 0] = key[0]
-        m_keys[slot, 1] = key[1]
-        m_known[slot] = False
-        m_fit[slot, :] = np.nan
-        m_count[0] += 1
+    if not m_on:  # the memo is off: one scratch slot, wiped for every child
+        slot = 0
+        m_known[0] = False
+        m_fit[0, :] = np.nan
     else:
-        counters[2] += 1
+        slot = memo_slot(key, m_keys, m_used)
+        if slot < 0:
+            counters[3] += 1
+            if m_count[0] * 10 >= m_keys.shape[0] * 7:
+                m_used[:] = False
+                m_count[0] = 0
+                slot = memo_slot(key, m_keys, m_used)
+            slot = -1 - slot
+            m_used[slot] = True
+            m_keys[slot, 0] = key[0]
+            m_keys[slot, 1] = key[1]
+            m_known[slot] = False
+            m_fit[slot, :] = np.nan
+            m_count[0] += 1
+        else:
+            counters[2] += 1
     n_live = out_bounds[3]
     bounds2[0, 0] = out_bounds[0]
     bounds2[0, 1] = out_bounds[1]
@@ -461,9 +466,12 @@ class FastLoop:
                    np.zeros(2, dtype=np.uint64), np.zeros((1, 4), dtype=np.int64),
                    np.zeros((1, 2), dtype=np.int64), mem_size, ns)
         n = len(tasks)
-        slots = 1 << max(4, math.ceil(math.log2(max(16, min(memo_size, 2**24 // max(1, n))
-                                                    / 0.7))))
-        self.memo = (np.zeros((slots, 2), dtype=np.uint64), np.zeros(slots, dtype=np.bool_),
+        slots = 1  # structural_cache_size = 0: the memo is off, score() uses one scratch slot
+        if memo_size > 0:
+            slots = 1 << max(4, math.ceil(math.log2(max(16, min(memo_size, 2**24 // max(1, n))
+                                                        / 0.7))))
+        self.memo = (memo_size > 0,
+                     np.zeros((slots, 2), dtype=np.uint64), np.zeros(slots, dtype=np.bool_),
                      np.zeros((slots, n), dtype=np.uint64), np.zeros(slots, dtype=np.bool_),
                      np.zeros(slots, dtype=np.int64), np.full((slots, n), np.nan),
                      np.zeros((slots, n), dtype=np.int64), np.zeros(1, dtype=np.int64))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections import defaultdict
 from collections.abc import Callable
@@ -22,7 +21,9 @@ from azdsl.syntax import (
     Pass,
     Subscript,
     SyntaxProblem,
+    closest,
     either,
+    shorten,
 )
 
 # A spelling: form, function or operator, axis, output kind, input kinds, number of indices
@@ -84,8 +85,7 @@ class _Resolver:
 
     def text(self, node: Node) -> str:
         """The source of a node, shortened for a message."""
-        text = self.line[node.col - 1 : node.end - 1]
-        return text if len(text) <= 40 else text[:36] + " ..."
+        return shorten(self.line[node.col - 1 : node.end - 1])
 
     # -- the left of `=`
 
@@ -177,7 +177,7 @@ class _Resolver:
         positional = [a for a in value.args if not isinstance(a, Keyword)]
         keywords = [a for a in value.args if isinstance(a, Keyword)]
         if keywords and value.args.index(keywords[0]) < len(positional):
-            raise _Problem(f"`{keywords[0].name.text}=` must come last", keywords[0])
+            raise _Problem(f"`{shorten(keywords[0].name.text)}=` must come last", keywords[0])
         if form is Form.RANDOM:
             return self.random(out, value, positional, keywords)
         axis = self.axis(name, keywords)
@@ -192,7 +192,7 @@ class _Resolver:
         axis: int | None = None
         for i, kw in enumerate(keywords):
             if kw.name.text != "axis":
-                raise _Problem(f"`{name}` has no keyword `{kw.name.text}` "
+                raise _Problem(f"`{name}` has no keyword `{shorten(kw.name.text)}` "
                                "(the only keyword is `axis`)", kw.name)
             if i > 0:
                 raise _Problem("`axis` is given twice", kw)
@@ -324,22 +324,23 @@ def _literal(kind: LitType, node: Node, text: Callable[[Node], str],
 
 
 def _unknown_function(name: str) -> str:
-    close = difflib.get_close_matches(name, list(FUNCTIONS), n=1, cutoff=0.6)
+    close = closest(name, FUNCTIONS)
     if close:
-        return f"unknown function `{name}`, did you mean `{close[0]}`?"
-    return f"unknown function `{name}` (`azdsl ops` lists the ops)"
+        return f"unknown function `{name}`, did you mean `{close}`?"
+    return f"unknown function `{shorten(name)}` (`azdsl ops` lists the ops)"
 
 
 def _bad_cell_name(name: str) -> str:
     kinds = either([f"`{k.prefix}N` ({_PLURAL[k]})" for k in Kind])
+    shown = shorten(name)
     if name in FUNCTIONS:
         return f"`{name}` is a function, not a cell"
     if name[0] in {k.prefix for k in Kind} and name[1:].isdigit():
         if name[1] == "0":
-            fixed = name[0] + (name[1:].lstrip("0") or "0")
-            return f"bad cell name `{name}`: write `{fixed}` (no leading zeros)"
+            fixed = shorten(name[0] + (name[1:].lstrip("0") or "0"))
+            return f"bad cell name `{shown}`: write `{fixed}` (no leading zeros)"
         return f"cell index of `{name[:20]}` is too large"
     try:
-        return f"bad cell name `{name}`; did you mean `{Cell.parse(name.lower())}`?"
+        return f"bad cell name `{shown}`; did you mean `{shorten(str(Cell.parse(name.lower())))}`?"
     except ValueError:
-        return f"bad cell name `{name}`: cells are named {kinds}"
+        return f"bad cell name `{shown}`: cells are named {kinds}"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
+import re
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +14,7 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from azdsl.program import COMPONENTS
+from azdsl.resources import resource
 
 # ---- the syntax tree: positions are 1-based columns of the line, `end` exclusive ------------
 
@@ -94,9 +99,7 @@ class SyntaxProblem(Exception):
 
 def grammar_path() -> Path:
     """The grammar inside the installed package, else the repository's top-level one."""
-    here = Path(__file__).parent
-    packaged = here / "grammar" / "azdsl.lark"
-    return packaged if packaged.is_file() else here.parent / "grammar" / "azdsl.lark"
+    return resource("grammar", "azdsl.lark")
 
 
 def _pos(token: Token) -> tuple[int, int]:
@@ -177,7 +180,42 @@ def _parser() -> Lark:
     )
 
 
+# ---- characters no line may hold --------------------------------------------------------------
+
+# A line ends only at a newline (errors.source_lines). Characters that other tools take for a
+# line break, and controls and bidi overrides that change how a line shows, are refused
+# everywhere, comments included: what an editor or a terminal shows is what azdsl reads, and
+# no instruction can hide in what looks like a comment, nor a comment in what looks like code.
+_LINE_BREAKS = {"\v": "vertical tab", "\f": "form feed", "\r": "carriage return",
+                "\x1c": "file separator", "\x1d": "group separator",
+                "\x1e": "record separator", "\x85": "next line",
+                "\u2028": "line separator", "\u2029": "paragraph separator"}
+UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def unsafe_character(line: str) -> SyntaxProblem | None:
+    """The first character of a line (a newline's `\\r` removed) that no program may hold."""
+    found = UNSAFE.search(line)
+    if found is None:
+        return None
+    char, col = found.group(), found.start() + 1
+    code = f"U+{ord(char):04X}"
+    if char in _LINE_BREAKS:
+        message = (f"{code} ({_LINE_BREAKS[char]}) is not allowed: only a newline ends a "
+                   "line, and other programs may show this character as a line break")
+    elif unicodedata.category(char) == "Cc":
+        message = f"control character {code} is not allowed"
+    else:
+        message = (f"{code} ({unicodedata.name(char).lower()}) is not allowed: it can make "
+                   "a line show in another order than it reads")
+    return SyntaxProblem(message, col, col + 1)
+
+
 # ---- parsing one line -------------------------------------------------------------------------
+
+# Lark takes ~10 us a token: a line is cut off past this many (the longest instruction,
+# `v1 = norm(m0, axis=0)`, has 10), so that a megabyte-long line costs no more than a short one.
+_MAX_TOKENS = 64
 
 # Terminals as a user would name them in "expected ..." (LPAR/LSQB after a name are left out:
 # "expected `(`" after every cell would only add noise).
@@ -195,9 +233,18 @@ _WORDS = {
 
 def parse_line(code: str) -> Statement:
     """Parse one non-blank line (comments allowed). Raises SyntaxProblem."""
+    parser = _parser().parse_interactive(code)
+    token = None
     try:
-        result = _parser().parse(code)
+        for count, token in enumerate(parser.iter_parse()):
+            if count == _MAX_TOKENS:
+                text = code.split("#", 1)[0].rstrip()
+                raise SyntaxProblem("too long for one instruction (an instruction is one "
+                                    "operation: `cell = expression`)", _pos(token)[0],
+                                    len(text) + 1)
+        result = parser.feed_eof(token)  # type: ignore[no-untyped-call]  # Lark leaves it bare
     except UnexpectedInput as e:
+        e.interactive_parser = parser  # what Lark's parse() sets: `expected` from the state
         raise _problem(e, code) from None
     assert isinstance(result, Header | Pass | Assign)
     return result
@@ -216,7 +263,7 @@ def _problem(e: UnexpectedInput, code: str) -> SyntaxProblem:
         col, end, what = len(text) + 1, len(text) + 2, "end of line"
     else:
         col, end = _pos(token)
-        what = f"`{token}`"
+        what = f"`{shorten(token)}`"
     expected = set(e.accepts or e.expected)
     if text.endswith(":") and not text.lstrip().startswith("def"):
         headers = either([f"`def {c.value}():`" for c in COMPONENTS])
@@ -239,6 +286,20 @@ def _expected(terminals: set[str]) -> str:
     if "$END" in terminals:
         words.append(_WORDS["$END"])
     return either(words) if words else "something else"
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice `word` likely misspells, if any (a word of over 40 letters misspells none, and
+    difflib would take seconds on a megabyte-long one)."""
+    if len(word) > 40:
+        return None
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def shorten(text: str) -> str:
+    """Source text quoted in a message: a long name or number is cut, not echoed whole."""
+    return text if len(text) <= 40 else text[:36] + " ..."
 
 
 def either(words: list[str]) -> str:

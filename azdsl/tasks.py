@@ -29,6 +29,8 @@ REGRESSION = "regression"
 CLASSIFICATION = "classification"
 TASK_KINDS = ("linear", "affine", "nonlinear", "projected", "npz")
 DATASETS = ("digits", "cifar10", "mnist", "fashion_mnist")
+# Pixels of one flattened image of each data set (what a projection maps to F features).
+IMAGE_PIXELS = {"digits": 64, "cifar10": 3072, "mnist": 784, "fashion_mnist": 784}
 
 # Salts keep the streams of one seed apart (values from the original's seed offsets).
 _DATA_SALT = {"linear": 939723201, "affine": 939723202, "nonlinear": 865546086}
@@ -170,6 +172,43 @@ def load_digits() -> ImageSet:
                     np.asarray(bunch.target, dtype=np.int64))
 
 
+def _latin1(text: str, encoding: str) -> bytes:
+    """`_codecs.encode` as Python 3's pickle protocols 0-2 use it to spell bytes, and only that."""
+    if not isinstance(text, str) or encoding != "latin1":
+        raise pickle.UnpicklingError("_codecs.encode used for more than spelling bytes")
+    return text.encode("latin1")
+
+
+# The only globals of a CIFAR-10 python batch: its dict holds lists, bytes and ints, and b"data",
+# a uint8 ndarray, which numpy pickles as _reconstruct(ndarray, ...) and a dtype (protocols up
+# to 4) or _frombuffer(bytes, dtype, ...) (5). numpy 1 and numpy 2 name their modules
+# differently; an array's own reductions give the functions.
+_reconstruct, _frombuffer = (np.empty(0).__reduce_ex__(protocol)[0] for protocol in (2, 5))
+_BATCH_GLOBALS: dict[tuple[str, str], Any] = {
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _frombuffer,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _latin1,
+}
+
+
+class _Refused(pickle.UnpicklingError):
+    """A pickle asks for a global outside _BATCH_GLOBALS (any other could run code)."""
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """An unpickler that builds plain data and numpy arrays, never calls anything else."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        found = _BATCH_GLOBALS.get((module, name))
+        if found is None:
+            raise _Refused(f"{module}.{name}")
+        return found
+
+
 def load_cifar10(path: str | Path) -> ImageSet:
     """CIFAR-10's training batches (data_batch_1..5, the python pickle version)."""
     folder = Path(path)
@@ -182,9 +221,13 @@ def load_cifar10(path: str | Path) -> ImageSet:
             raise ConfigError(f"{file}: missing (expected CIFAR-10's python batches)")
         try:
             with file.open("rb") as handle:
-                batch = pickle.load(handle, encoding="bytes")
+                batch = _BatchUnpickler(handle, encoding="bytes").load()
             data = np.asarray(batch[b"data"], dtype=np.uint8)
             batch_labels = np.asarray(batch[b"labels"], dtype=np.int64)
+        except _Refused as exc:
+            raise ConfigError(f"{file}: refused to load: the pickle asks for {exc}, which a "
+                              "CIFAR-10 batch never holds (unpickling it could run any code)") \
+                from None
         except Exception as exc:  # any unreadable batch is a user's data problem
             raise ConfigError(f"{file}: not a CIFAR-10 python batch ({exc})") from exc
         if data.ndim != 2 or data.shape[0] != batch_labels.shape[0]:
@@ -336,11 +379,15 @@ def projected_task(images: ImageSet, dim: int, num_train: int, num_valid: int, d
 
 # ---- a user's own data -------------------------------------------------------------------------
 
+# Its splits are the file's, so a second task from it would be a silent copy of the first.
+NPZ_ONE_TASK = "one .npz file is one task"
+
 
 def npz_task(path: str | Path, *, dim: int | None = None, num_train: int | None = None,
              num_valid: int | None = None, kind: str | None = None, data_seed: int = 0,
              index: int = 0, epochs: int = 1) -> Task:
-    """A task from an .npz file with x_train, y_train, x_valid, y_valid (and optional `kind`)."""
+    """A task from an .npz file with x_train, y_train, x_valid, y_valid; `kind` or the file's
+    own `kind` array says whether it is regression or classification."""
     file = Path(path)
 
     def bad(message: str) -> ConfigError:
@@ -356,10 +403,7 @@ def npz_task(path: str | Path, *, dim: int | None = None, num_train: int | None 
     missing = [n for n in ("x_train", "y_train", "x_valid", "y_valid") if n not in arrays]
     if missing:
         raise bad(f"missing array(s) {', '.join(missing)}")
-    file_kind = str(arrays["kind"]) if "kind" in arrays else None
-    kind = kind or file_kind or REGRESSION
-    if kind not in (REGRESSION, CLASSIFICATION):
-        raise bad(f"kind must be {REGRESSION!r} or {CLASSIFICATION!r}, not {kind!r}")
+    kind = _npz_kind(file, kind, arrays.get("kind"))
     xs, ys = {}, {}
     for split in ("train", "valid"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
@@ -391,6 +435,27 @@ def npz_task(path: str | Path, *, dim: int | None = None, num_train: int | None 
                 epoch_permutation(n_train, data_seed), index)
 
 
+def _npz_kind(file: Path, asked: str | None, stored: npt.NDArray[Any] | None) -> str:
+    """The task kind the caller asks for or the file's `kind` array says: one of them must,
+    and both must agree (0/1 labels fit either kind, so no default could be right)."""
+    says = None
+    if stored is not None:
+        says = str(stored.item()) if stored.size == 1 else str(stored.tolist())
+    for value, what in ((asked, "kind"), (says, "its `kind` array")):
+        if value is not None and value not in (REGRESSION, CLASSIFICATION):
+            raise ConfigError(f"{file}: {what} must be {REGRESSION!r} or {CLASSIFICATION!r}, "
+                              f"not {value!r}")
+    if asked is not None and says is not None and asked != says:
+        raise ConfigError(f"{file}: its `kind` array says {says!r} but {asked!r} was asked for "
+                          "(--kind or label_kind): drop one or make them agree")
+    kind = asked or says
+    if kind is None:
+        raise ConfigError(f"{file} does not say whether it is regression or classification: add "
+                          f'a `kind` array to the file ("{REGRESSION}" or "{CLASSIFICATION}"), '
+                          "pass --kind, or set label_kind in the config")
+    return kind
+
+
 # ---- task collections --------------------------------------------------------------------------
 
 
@@ -411,7 +476,15 @@ class TaskSpec:
     dataset: str = "digits"  # projected: one of DATASETS
     data_path: str | None = None  # projected: the data set folder; npz: the file
     pairs: str | tuple[tuple[int, int], ...] = "search"  # projected: "search" or "heldout"
-    label_kind: str | None = None  # npz: REGRESSION or CLASSIFICATION if the file says not
+    label_kind: str | None = None  # npz: REGRESSION or CLASSIFICATION (else the file's `kind`)
+
+    def shape(self) -> tuple[int, int, int] | None:
+        """(F, training, validation examples) of each task, defaults filled in; None for npz,
+        whose file says."""
+        if self.kind == "npz":
+            return None
+        dim = self.dim or (16 if self.kind == "projected" else 4)
+        return dim, self.num_train or 100, self.num_valid or 100
 
 
 def task_seed(i: int, given: Sequence[int], base: int | None, defaults: Sequence[int]) -> int:
@@ -433,23 +506,30 @@ def make_tasks(spec: TaskSpec, first_index: int = 0) -> list[Task]:
             raise ConfigError(f"{name} must be at least 1, not {value}")
     if spec.num_test < 0:
         raise ConfigError(f"num_test must be at least 0, not {spec.num_test}")
-    num_train = spec.num_train or 100
-    num_valid = spec.num_valid or 100
+    if spec.kind == "npz" and spec.num_tasks > 1:
+        raise ConfigError(f"{spec.data_path}: {NPZ_ONE_TASK}; num_tasks must be 1, "
+                          f"not {spec.num_tasks}")
+    from azdsl.limits import check_memory, task_need  # (limits reads this module's constants)
+
+    need = task_need(spec, "tasks")
+    if need is not None:
+        check_memory([need])
+    dim, num_train, num_valid = spec.shape() or (0, 0, 0)
     tasks = []
     for i in range(spec.num_tasks):
         param_seed = task_seed(i, spec.param_seeds, spec.seed, DEFAULT_PARAM_SEEDS)
         data_seed = task_seed(i, spec.data_seeds, spec.seed, DEFAULT_DATA_SEEDS)
         index = first_index + i
         if spec.kind in ("linear", "affine"):
-            tasks.append(linear_task(spec.dim or 4, num_train, num_valid, param_seed,
+            tasks.append(linear_task(dim, num_train, num_valid, param_seed,
                                      data_seed, bias=spec.kind == "affine", index=index,
                                      epochs=spec.epochs))
         elif spec.kind == "nonlinear":
-            tasks.append(nonlinear_task(spec.dim or 4, num_train, num_valid,
+            tasks.append(nonlinear_task(dim, num_train, num_valid,
                                         param_seed, data_seed, index=index, epochs=spec.epochs))
         elif spec.kind == "projected":
             images = load_images(spec.dataset, spec.data_path)
-            tasks.append(projected_task(images, spec.dim or 16, num_train, num_valid,
+            tasks.append(projected_task(images, dim, num_train, num_valid,
                                         data_seed, pairs=spec.pairs, num_test=spec.num_test,
                                         index=index, epochs=spec.epochs))
         else:

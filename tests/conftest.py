@@ -19,5 +19,5 @@ def pytest_configure(config: pytest.Config) -> None:
 def compiled_cache() -> Path:
     """The folder compiled code goes to (AZDSL_CACHE_DIR)."""
     folder = Path(os.environ["AZDSL_CACHE_DIR"])
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # as codegen makes it, whatever umask
     return folder

@@ -10,7 +10,7 @@ import pytest
 from azdsl.cli import main
 from azdsl.evaluate import evaluate
 from azdsl.parse import parse_file
-from azdsl.tasks import TaskSpec, make_tasks
+from azdsl.tasks import TaskSpec, make_tasks, npz_task
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 LINEAR_SGD = str(EXAMPLES / "linear_sgd.az")
@@ -53,9 +53,51 @@ def test_user_data_from_an_npz_file(tmp_path: Path, capsys: pytest.CaptureFixtur
     y = x @ np.array([0.5, -1.0, 2.0, 0.0])
     data = tmp_path / "data.npz"
     np.savez(data, x_train=x[:40], y_train=y[:40], x_valid=x[40:], y_valid=y[40:])
-    assert main(["run", LINEAR_SGD, "--task", "npz", "--data", str(data), "--tasks", "1",
-                 "--backend", "interp"]) == 0
-    assert 0.0 < printed_fitness(capsys.readouterr().out) < 1.0
+    assert main(["run", LINEAR_SGD, "--task", "npz", "--data", str(data), "--kind", "regression",
+                 "--backend", "interp", "-v"]) == 0
+    out = capsys.readouterr().out
+    assert 0.0 < printed_fitness(out) < 1.0
+    assert out.splitlines()[1:] == [f"  task 0 (data): {printed_fitness(out)!r}"]  # one task
+
+
+def binary_npz(path: Path, **kind: str) -> Path:
+    """An .npz of 0/1 labels (which fit regression and classification alike)."""
+    g = np.random.default_rng(1)
+    x = g.normal(size=(60, 4))
+    y = (x[:, 0] > 0).astype(float)
+    np.savez(path, x_train=x[:40], y_train=y[:40], x_valid=x[40:], y_valid=y[40:], **kind)
+    return path
+
+
+def test_an_npz_files_kind_is_explicit(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(binary_npz(tmp_path / "labels.npz"))
+    err = error_of(["run", LINEAR_SGD, "--task", "npz", "--data", data], capsys)
+    assert "does not say whether it is regression or classification" in err and "--kind" in err
+    fitness = {}
+    for kind in ("regression", "classification"):
+        assert main(["run", LINEAR_SGD, "--task", "npz", "--data", data, "--kind", kind,
+                     "--backend", "interp"]) == 0
+        fitness[kind] = printed_fitness(capsys.readouterr().out)
+        task = npz_task(data, kind=kind)
+        assert fitness[kind] == evaluate(parse_file(LINEAR_SGD), [task], backend="interp").fitness
+    assert fitness["classification"] * 20 == round(fitness["classification"] * 20)  # accuracy
+    assert fitness["regression"] != fitness["classification"]
+    said = str(binary_npz(tmp_path / "said.npz", kind="classification"))
+    assert main(["run", LINEAR_SGD, "--task", "npz", "--data", said, "--backend", "interp"]) == 0
+    assert printed_fitness(capsys.readouterr().out) == fitness["classification"]
+    err = error_of(["run", LINEAR_SGD, "--task", "npz", "--data", said, "--kind", "regression"],
+                   capsys)
+    assert "says 'classification' but 'regression' was asked for" in err
+    err = error_of(["run", LINEAR_SGD, "--task", "linear", "--kind", "classification"], capsys)
+    assert "--kind is for --task npz; linear tasks are always regression" in err
+
+
+def test_an_npz_file_is_one_task(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(binary_npz(tmp_path / "labels.npz", kind="regression"))
+    err = error_of(["run", LINEAR_SGD, "--task", "npz", "--data", data, "--tasks", "10"], capsys)
+    assert err.strip().endswith("one .npz file is one task; --tasks must be 1 (score each file "
+                                "with its own run)")
 
 
 def test_image_pairs_from_the_bundled_digits(capsys: pytest.CaptureFixture[str]) -> None:

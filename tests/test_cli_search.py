@@ -104,6 +104,23 @@ def test_plot(tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]) 
     assert "progress.jsonl" in capsys.readouterr().err
 
 
+def test_plot_format_follows_the_suffix(tmp_path: Path, config: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "run"
+    assert main(["evolve", str(config), "--out", str(out), "--seed", "3", "--quiet",
+                 "--islands", "1"]) == 0
+    for name, magic in (("p.pdf", b"%PDF"), ("p.SVG", b"<?xml"), ("p.png", b"\x89PNG")):
+        assert main(["plot", str(out), "--out", str(tmp_path / name)]) == 0
+        assert (tmp_path / name).read_bytes().startswith(magic)
+    capsys.readouterr()
+    for name in ("p.jpg", "p"):
+        assert main(["plot", str(out), "--out", str(tmp_path / name)]) == 1
+        err = capsys.readouterr().err
+        assert "use one of .png, .pdf, .svg" in err and "Traceback" not in err
+        assert not (tmp_path / name).exists()
+
+
 def test_demo_config_ships_and_loads() -> None:
     path = demo_config_path()
     assert path.exists()

@@ -49,6 +49,8 @@ num_tasks = 3
 num_train = 40
 num_valid = 20
 seed = 90
+[learn]
+ops = ["s = s - s"]
 [budget]
 max_individuals = 10
 """

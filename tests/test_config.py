@@ -13,7 +13,7 @@ from azdsl.ops import OPS
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
-MINIMAL = """
+MINIMAL = """predict = { ops = ["s = dot(v, v)"] }
 [search_tasks]
 kind = "linear"
 num_tasks = 2

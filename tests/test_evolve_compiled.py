@@ -214,3 +214,19 @@ def test_small_config_is_compiled() -> None:
     config = replace(parse_config(SMALL))
     search = Search(config, 1, "vm")
     assert search.compiled
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_structural_memo_size_0_is_off_and_the_memo_changes_no_result(compiled: bool) -> None:
+    runs = []
+    for text in (SMALL.replace("[fec]\n", "[fec]\nstructural_cache_size = 0\n", 1), SMALL):
+        hooks = Capture()
+        search = Search(parse_config(text), 5, "vm", hooks)
+        search.compiled = compiled
+        search.run()
+        runs.append(hooks)
+    off, on = runs
+    assert [r["memo_hits"] for r in off.records] == [0] * len(off.records)
+    assert on.records[-1]["memo_hits"] > 0
+    assert without_times(off.records) == without_times(on.records)
+    assert without_times(off.states) == without_times(on.states)

@@ -98,7 +98,8 @@ def test_memo_is_bounded() -> None:
     assert memo.get(2) is None and memo.get(1) == "a" and len(memo) == 2
     off: LruMemo[int, str] = LruMemo(0)
     off.put(1, "a")
-    assert off.get(1) is None
+    assert off.get(1) is None and len(off) == 0
+    assert (off.hits, off.misses) == (0, 0)  # off: not even looked up
 
 
 def test_lookup_into_is_lookup_task_by_task() -> None:

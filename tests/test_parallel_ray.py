@@ -12,18 +12,16 @@ from support import Capture, without_times
 from test_parallel import SETTINGS, config, same
 
 from azdsl.parallel import Execution, IslandRun
-from azdsl.parallel_ray import RayPool, loopback_only
+from azdsl.parallel_ray import RayPool, start_local
 
 pytestmark = pytest.mark.ray
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
-    loopback_only()  # before the cluster starts: every Ray process binds 127.0.0.1
     import ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False,
-             _node_ip_address="127.0.0.1", log_to_driver=False, configure_logging=False)
+    start_local(ray, 2)  # as --ray local starts one (a run that did not start it leaves it)
     try:
         yield ray
     finally:

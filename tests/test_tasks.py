@@ -8,12 +8,14 @@ import pickle
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from azdsl import tasks as T
+from azdsl.config import parse_config
 from azdsl.errors import ConfigError
 from azdsl.tasks import Task, TaskSpec, make_collection, make_tasks
 
@@ -231,10 +233,21 @@ def test_missing_data_path_and_unknown_dataset() -> None:
 Arrays = dict[str, np.ndarray]
 
 
-def good_arrays() -> Arrays:
+def good_arrays(kind: str | None = "regression") -> Arrays:
     rng = np.random.default_rng(3)
-    return {"x_train": rng.normal(size=(12, 3)), "y_train": rng.normal(size=12),
-            "x_valid": rng.normal(size=(5, 3)), "y_valid": rng.normal(size=5)}
+    arrays = {"x_train": rng.normal(size=(12, 3)), "y_train": rng.normal(size=12),
+              "x_valid": rng.normal(size=(5, 3)), "y_valid": rng.normal(size=5)}
+    if kind is not None:
+        arrays["kind"] = np.array(kind)
+    return arrays
+
+
+def binary_arrays(kind: str | None) -> Arrays:
+    """good_arrays with 0/1 labels, which fit either kind."""
+    arrays = good_arrays(kind)
+    for name in ("y_train", "y_valid"):
+        arrays[name] = (arrays[name] > 0).astype(float)
+    return arrays
 
 
 def test_npz_task_loads(tmp_path: Path) -> None:
@@ -243,11 +256,71 @@ def test_npz_task_loads(tmp_path: Path) -> None:
     task = make_tasks(TaskSpec("npz", data_path=str(tmp_path / "mine.npz")))[0]
     assert task.name == "mine" and task.dim == 3 and task.kind == "regression"
     assert np.array_equal(task.x_valid, arrays["x_valid"])
-    arrays["y_train"] = (arrays["y_train"] > 0).astype(float)
-    arrays["y_valid"] = (arrays["y_valid"] > 0).astype(float)
-    np.savez(tmp_path / "cls.npz", kind="classification", **arrays)
+    np.savez(tmp_path / "cls.npz", **binary_arrays("classification"))
     task = T.npz_task(tmp_path / "cls.npz", num_train=4)
     assert task.kind == "classification" and len(task.y_train) == 4
+
+
+def test_an_npz_files_kind_is_never_guessed(tmp_path: Path) -> None:
+    np.savez(tmp_path / "labels.npz", **binary_arrays(None))
+    spec = TaskSpec("npz", data_path=str(tmp_path / "labels.npz"))
+    with pytest.raises(ConfigError) as info:
+        make_tasks(spec)
+    assert info.value.diagnostics[0].message == (
+        f"{tmp_path / 'labels.npz'} does not say whether it is regression or classification: "
+        'add a `kind` array to the file ("regression" or "classification"), pass --kind, or '
+        "set label_kind in the config")
+    for kind in ("regression", "classification"):
+        assert make_tasks(replace(spec, label_kind=kind))[0].kind == kind
+    np.savez(tmp_path / "said.npz", **binary_arrays("classification"))
+    said = replace(spec, data_path=str(tmp_path / "said.npz"))
+    assert make_tasks(replace(said, label_kind="classification"))[0].kind == "classification"
+    with pytest.raises(ConfigError, match="its `kind` array says 'classification' but "
+                                          "'regression' was asked for"):
+        make_tasks(replace(said, label_kind="regression"))
+
+
+def test_one_npz_file_is_one_task(tmp_path: Path) -> None:
+    np.savez(tmp_path / "mine.npz", **good_arrays())
+    spec = TaskSpec("npz", data_path=str(tmp_path / "mine.npz"), num_tasks=2)
+    with pytest.raises(ConfigError) as info:
+        make_tasks(spec)
+    assert info.value.diagnostics[0].message == (
+        f"{tmp_path / 'mine.npz'}: one .npz file is one task; num_tasks must be 1, not 2")
+    config = """[[search_tasks]]
+kind = "linear"
+[[search_tasks]]
+kind = "npz"
+path = "mine.npz"
+num_tasks = 3
+[predict]
+ops = ["s = dot(v, v)"]
+[budget]
+max_individuals = 100
+"""
+    with pytest.raises(ConfigError) as info:
+        parse_config(config, filename="exp.toml", base_dir=tmp_path)
+    assert ("`search_tasks[1].num_tasks`: one .npz file is one task; num_tasks must be 1 (or "
+            "list several files as [[search_tasks]] entries)") in info.value.render()
+
+
+def test_a_configs_label_kind_reaches_the_npz_task(tmp_path: Path) -> None:
+    np.savez(tmp_path / "labels.npz", **binary_arrays(None))
+    config = """[search_tasks]
+kind = "npz"
+path = "labels.npz"
+label_kind = "classification"
+[predict]
+ops = ["s = dot(v, v)"]
+[budget]
+max_individuals = 100
+"""
+    specs = parse_config(config, base_dir=tmp_path).search_tasks.specs
+    assert [t.kind for t in make_collection(specs)] == ["classification"]
+    unsaid = parse_config(config.replace('label_kind = "classification"\n', ""),
+                          base_dir=tmp_path).search_tasks.specs
+    with pytest.raises(ConfigError, match="does not say whether"):
+        make_collection(unsaid)
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -256,8 +329,8 @@ def test_npz_task_loads(tmp_path: Path) -> None:
     (lambda a: a.update(y_train=a["y_train"][:5]), "must be"),
     (lambda a: a.update(x_valid=a["x_valid"][:, :2]), "features"),
     (lambda a: a["x_train"].__setitem__((0, 0), np.nan), "nan or inf"),
-    (lambda a: a.update(kind="clustering"), "kind must be"),
-    (lambda a: a.update(kind="classification"), "labels 0 and 1"),
+    (lambda a: a.update(kind=np.array("clustering")), "`kind` array must be"),
+    (lambda a: a.update(kind=np.array("classification")), "labels 0 and 1"),
     (lambda a: a.update(x_train=np.zeros((0, 3)), y_train=np.zeros(0)), "no examples"),
 ])
 def test_malformed_npz_is_one_config_error(tmp_path: Path, change: Callable[[Arrays], object],

@@ -51,3 +51,18 @@ def test_wheel_installs_and_parses_from_its_packaged_grammar(tmp_path: Path) -> 
     assert package.is_relative_to(fresh)
     assert Path(grammar) == package / "grammar" / "azdsl.lark"
     assert sizes == "(1, 1, 4)"
+
+    # The docs and every example come with the wheel: `azdsl docs` and `azdsl examples` work
+    # from it alone (no repository in sight of the installed package).
+    for name in [p.name for p in (ROOT / "docs").glob("*.md")]:
+        assert (package / "docs" / name).read_bytes() == (ROOT / "docs" / name).read_bytes()
+    for example in (ROOT / "examples").iterdir():
+        assert (package / "examples" / example.name).is_file(), example.name
+    docs = subprocess.run([str(python), "-m", "azdsl", "docs", "language", "--path"], cwd=cwd,
+                          check=True, capture_output=True, text=True, env=env, timeout=120)
+    assert Path(docs.stdout.strip()) == package / "docs" / "language.md"
+    copied = cwd / "copied"
+    subprocess.run([str(python), "-m", "azdsl", "examples", "--copy", str(copied)], cwd=cwd,
+                   check=True, capture_output=True, env=env, timeout=120)
+    assert (copied / "linear_sgd.az").read_text() == (
+        ROOT / "examples" / "linear_sgd.az").read_text()

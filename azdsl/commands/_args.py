@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from azdsl.limits import MAX_INT
+
 
 def _integer(text: str, what: str) -> int:
     try:
@@ -16,13 +18,13 @@ def feature_size(text: str) -> int:
     """The feature size F (`--dim`): a whole number >= 1."""
     if _integer(text, "a whole number") < 1:
         raise argparse.ArgumentTypeError("F must be at least 1")
-    return int(text)
+    return positive(text)
 
 
 def positive(text: str) -> int:
-    """A count >= 1."""
-    if _integer(text, "an integer") < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
+    """A count in [1, MAX_INT]."""
+    if not 1 <= _integer(text, "an integer") <= MAX_INT:
+        raise argparse.ArgumentTypeError(f"must be in [1, {MAX_INT}]")
     return int(text)
 
 

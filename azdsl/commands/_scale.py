@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from azdsl.config import Config
     from azdsl.evolve import Hooks
     from azdsl.parallel import IslandSettings
-    from azdsl.runfolder import RunFolder
 
 ISLANDS = "islands.json"
 ISLANDS_FORMAT = "azdsl-islands"
@@ -58,17 +57,21 @@ def plan(args: argparse.Namespace) -> IslandSettings:
 
 
 def make_search(args: argparse.Namespace, settings: IslandSettings, config: Config, seed: int,
-                folder: RunFolder, hooks: Hooks) -> Any:
-    """A Search for one island, else an IslandRun (settings recorded in the folder)."""
+                hooks: Hooks) -> Any:
+    """A Search for one island, else an IslandRun."""
     from azdsl.evolve import Search
 
     if settings.islands == 1:
         return Search(config, seed, args.backend, hooks)
-    from azdsl.runfolder import write_atomic
-
-    write_atomic(folder.path / ISLANDS, json.dumps(
-        {"format": ISLANDS_FORMAT, **settings.to_json()}, indent=2) + "\n")
     return _island_run(args, settings, config, seed, args.backend, hooks)
+
+
+def settings_files(settings: IslandSettings) -> dict[str, str]:
+    """The files a new run folder holds for its island settings (none for one island)."""
+    if settings.islands == 1:
+        return {}
+    return {ISLANDS: json.dumps({"format": ISLANDS_FORMAT, **settings.to_json()},
+                                indent=2) + "\n"}
 
 
 def _island_run(args: argparse.Namespace, settings: IslandSettings, config: Config, seed: int,
@@ -93,20 +96,23 @@ def resume_islands(args: argparse.Namespace) -> int | None:
     from azdsl.commands.evolve import drive
     from azdsl.parallel import IslandSettings
     from azdsl.progress import ProgressBar, Tee
-    from azdsl.runfolder import RunError, RunFolder, restore_checkpoint
+    from azdsl.runfolder import RunError, RunFolder, read_json, restore_checkpoint
+    from azdsl.state import StateError
 
     folder = RunFolder(args.dir)
     run_info = folder.read_run()
+    data = read_json(file)
+    if not isinstance(data, dict) or data.get("format") != ISLANDS_FORMAT:
+        raise RunError(f"{file}: not azdsl island settings")
     try:
-        settings = IslandSettings.from_json(json.loads(file.read_text()))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise RunError(f"{file}: unreadable island settings ({exc})") from None
+        settings = IslandSettings.from_json(data, "")
+    except StateError as exc:
+        raise RunError(f"{file}: {exc} (nothing was changed)") from None
     config = folder.load_config(run_info)
-    state = folder.load_checkpoint()
     bar = ProgressBar(quiet=args.quiet)
-    run = _island_run(args, settings, config, int(run_info["seed"]), str(run_info["backend"]),
+    run = _island_run(args, settings, config, run_info["seed"], run_info["backend"],
                       Tee(folder, bar))
-    restore_checkpoint(folder, run, state)
+    restore_checkpoint(folder, run)
     if not args.quiet and run.final is None:
         print(f"resuming {folder.path} (seed {run_info['seed']}) after "
               f"{run.total_individuals:,} individuals of finished experiments", file=sys.stderr)

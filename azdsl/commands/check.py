@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from azdsl.commands._args import feature_size
-from azdsl.errors import AzdslError
-from azdsl.parse import parse_file
+from azdsl.errors import SHOWN, AzdslError, CheckError
+from azdsl.limits import cell_problems, check_memory, program_needs
+from azdsl.parse import parse, read_source
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("check", help="check programs for errors",
-                              description="Parse and check .az programs; print every error "
-                              "with its line and a caret (stderr), exit 1 if any.")
+                              description="Parse and check .az programs; print each error with "
+                              f"its line and a caret (stderr; at most {SHOWN} a file, then how "
+                              "many more), exit 1 if any.")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--dim", type=feature_size, metavar="F",
-                   help="also check index literals against the feature size F")
+                   help="also check index literals against the feature size F, and that "
+                   "the program's memory at F fits in this machine's")
     p.set_defaults(func=run)
 
 
@@ -25,9 +27,15 @@ def run(args: argparse.Namespace) -> int:
     status = 0
     for name in args.files:
         try:
-            program = parse_file(name, args.dim)
+            source = read_source(name)
+            program = parse(source, name, args.dim)
+            beyond = cell_problems(program)  # cells no memory may have, whatever F
+            if beyond:
+                raise CheckError(beyond, source, name)
+            if args.dim is not None:
+                check_memory([program_needs(program, args.dim, name)])
         except AzdslError as e:
-            print(e.render(), file=sys.stderr)
+            e.report()
             status = 1
             continue
         setup, predict, learn = program.sizes()

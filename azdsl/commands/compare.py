@@ -79,4 +79,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  lr {rate:.3g}: select {fitness:.6f}", file=sys.stderr)
     sys.stdout.write(format_table(entries, classification=classification,
                                   markdown=args.markdown))
+    for role, tasks in (("select_tasks", config.select_tasks), ("final_tasks", config.final_tasks)):
+        if tasks.scored_on(role):  # scores on tasks the programs may have been evolved on
+            print(f"note: {role.split('_')[0]} scores are on {tasks.scored_on(role)}",
+                  file=sys.stderr)
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from azdsl.commands._args import root_seed
-from azdsl.commands.evolve import BACKENDS
+from azdsl.evaluate import SEARCH_BACKENDS
 
 
 def demo_config_path() -> Path:
@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=root_seed, default=None, metavar="S",
                    help="the root seed (default: a random one)")
     p.add_argument("--out", metavar="DIR", help="also keep a run folder (resumable)")
-    p.add_argument("--backend", choices=BACKENDS, default="vm", help=argparse.SUPPRESS)
+    p.add_argument("--backend", choices=SEARCH_BACKENDS, default="vm", help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=run)
 
@@ -43,26 +43,34 @@ def run(args: argparse.Namespace) -> int:
     from azdsl.evolve import Search
     from azdsl.printer import unparse
     from azdsl.progress import ProgressBar, Tee
-    from azdsl.runfolder import RunFolder
+    from azdsl.runfolder import RunFolder, read_text
 
     path = demo_config_path()
     config = load_config(path)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     bar = ProgressBar(quiet=args.quiet)
+    if args.out is not None:
+        RunFolder(args.out).check_new()
+    search = Search(config, seed, args.backend, bar)  # before the folder: it may fail
     if not args.quiet:
         print(f"azdsl demo, seed {seed}: searching for a learning algorithm "
               "(usually a few minutes)", file=sys.stderr)
     if args.out is not None:
-        folder = RunFolder.create(args.out, path.read_text(), config, seed, args.backend,
+        folder = RunFolder.create(args.out, read_text(path), config, seed, args.backend,
                                   str(path))
-        search = Search(config, seed, args.backend, Tee(folder, bar))
+        search.hooks = Tee(folder, bar)
         status = drive(folder, search, folder.read_run(), bar)
         if status != 0:
             return status
         result = search.result()
     else:
-        search = Search(config, seed, args.backend, bar)
-        result = search.run()
+        try:
+            result = search.run()
+        except KeyboardInterrupt:  # no folder: nothing to resume
+            bar.close()
+            print("azdsl: interrupted (give --out DIR to keep a run that can be resumed)",
+                  file=sys.stderr)
+            return 130
         bar.close()
     print("\nthe discovered program:")
     sys.stdout.write(unparse(result.program))

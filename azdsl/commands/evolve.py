@@ -13,8 +13,7 @@ from typing import Any
 
 from azdsl.commands._args import root_seed
 from azdsl.commands._scale import add_arguments as add_scale_arguments
-
-BACKENDS = ("vm", "interp", "jit")
+from azdsl.evaluate import SEARCH_BACKENDS
 
 
 def register(subparsers: Any) -> None:
@@ -31,7 +30,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="the run folder (new or empty)")
     p.add_argument("--seed", type=root_seed, default=None, metavar="S",
                    help="the root seed (default: a random one, written to the folder)")
-    p.add_argument("--backend", choices=BACKENDS, default="vm",
+    p.add_argument("--backend", choices=SEARCH_BACKENDS, default="vm",
                    help="how programs run: the Numba VM (default) or the interpreter")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_scale_arguments(p, new_run=True)
@@ -59,37 +58,53 @@ def stop_on_signal() -> Iterator[Callable[[], bool]]:
 def drive(folder: Any, search: Any, run_info: dict[str, Any], bar: Any) -> int:
     """Run a folder's search to the end (or a signal); print the report."""
     from azdsl.evolve import Interrupted
+    from azdsl.parallel import WorkersLost
+    from azdsl.runfolder import RunError, WriteError, message
 
+    resume = f"azdsl resume {folder.path}"
     with stop_on_signal() as stop:
         search.stop_requested = stop
         try:
             result = search.run()
+            report = folder.write_report(search, result, run_info)
         except Interrupted:
             bar.close()
-            print(f"stopped; continue with: azdsl resume {folder.path}", file=sys.stderr)
+            print(f"stopped; continue with: {resume}", file=sys.stderr)
             return 130
+        except KeyboardInterrupt:  # a second Ctrl-C: no checkpoint now, the last one holds
+            bar.close()
+            print(f"stopped at once; continue from the last checkpoint with: {resume}",
+                  file=sys.stderr)
+            return 130
+        except (WriteError, WorkersLost) as exc:  # the folder holds the last checkpoint
+            bar.close()
+            raise RunError(f"{message(exc)}; once that is mended, continue with: {resume}"
+                           ) from None
     bar.close()
-    sys.stdout.write(folder.write_report(search, result, run_info))
+    sys.stdout.write(report)
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    from azdsl.commands._scale import make_search, plan
+    from azdsl.commands._scale import make_search, plan, settings_files
     from azdsl.config import load_config
+    from azdsl.evolve import NoHooks
     from azdsl.progress import ProgressBar, Tee
-    from azdsl.runfolder import RunError, RunFolder
+    from azdsl.runfolder import RunFolder, read_text
 
     path = Path(args.config)
     config = load_config(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise RunError(f"{path}: cannot read ({exc.strerror})") from None
+    text = read_text(path)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    RunFolder(args.out).check_new()
     islands = plan(args)
-    folder = RunFolder.create(args.out, text, config, seed, args.backend, str(path.resolve()))
+    # Everything that can fail on the config (tasks, data files, programs) fails here, before
+    # the folder is made: a failed start leaves no folder that blocks the same --out.
+    search = make_search(args, islands, config, seed, NoHooks())
+    folder = RunFolder.create(args.out, text, config, seed, args.backend, str(path.resolve()),
+                              settings_files(islands))
     bar = ProgressBar(quiet=args.quiet)
+    search.hooks = Tee(folder, bar)
     if not args.quiet:
         print(f"seed {seed}; run folder {folder.path}", file=sys.stderr)
-    search = make_search(args, islands, config, seed, folder, Tee(folder, bar))
     return drive(folder, search, folder.read_run(), bar)

@@ -1,4 +1,4 @@
-"""`azdsl plot DIR [--out PNG]`: best and mean fitness against individuals, from progress.jsonl."""
+"""`azdsl plot DIR [--out FILE]`: best and mean fitness against individuals, from progress.jsonl."""
 
 from __future__ import annotations
 
@@ -9,17 +9,22 @@ from typing import Any
 
 from azdsl.errors import ConfigError
 
+# What `--out`'s suffix may choose; any other is an error rather than matplotlib's guess.
+FORMATS = ("png", "pdf", "svg")
+_SUFFIXES = ", ".join(f".{name}" for name in FORMATS)
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "plot",
         help="plot a run's best and mean fitness against individuals (needs matplotlib)",
         description="Draw the best and the mean fitness of the population against the number "
-        "of individuals, one line per experiment, from DIR/progress.jsonl, to a PNG file "
+        "of individuals, one line per experiment, from DIR/progress.jsonl, to an image file "
         "(default DIR/progress.png). Needs the `plot` extra: pip install 'azdsl[plot]'.",
     )
     p.add_argument("dir", metavar="DIR", help="the run folder")
-    p.add_argument("--out", metavar="PNG", help="the image file (default DIR/progress.png)")
+    p.add_argument("--out", metavar="FILE", help="the image file; its suffix chooses the format: "
+                   f"{_SUFFIXES} (default DIR/progress.png)")
     p.set_defaults(func=run)
 
 
@@ -43,6 +48,10 @@ def read_progress(path: Path) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out else Path(args.dir) / "progress.png"
+    image_format = out.suffix[1:].lower()
+    if image_format not in FORMATS:
+        raise ConfigError(f"{out}: the suffix chooses the image format; use one of {_SUFFIXES}")
     records = read_progress(Path(args.dir))
     try:
         import matplotlib
@@ -51,7 +60,6 @@ def run(args: argparse.Namespace) -> int:
         import matplotlib.pyplot as plt
     except ImportError:
         raise ConfigError("plotting needs matplotlib: pip install 'azdsl[plot]'") from None
-    out = Path(args.out) if args.out else Path(args.dir) / "progress.png"
     fig, ax = plt.subplots(figsize=(8, 4.5))
     experiments = sorted({int(r["experiment"]) for r in records})
     for number in experiments:
@@ -67,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     ax.legend(fontsize="small")
     fig.tight_layout()
     try:
-        fig.savefig(out, dpi=100)
+        fig.savefig(out, dpi=100, format=image_format)
     except OSError as exc:
         raise ConfigError(f"{out}: cannot write ({exc.strerror or exc})") from None
     plt.close(fig)

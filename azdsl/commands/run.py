@@ -8,10 +8,12 @@ from typing import Any
 
 from azdsl.commands._args import feature_size, positive
 from azdsl.commands.fmt import read_source
-from azdsl.errors import ConfigError
+from azdsl.errors import CheckError, ConfigError
+from azdsl.limits import MAX_CELLS
 from azdsl.parse import parse
+from azdsl.tasks import CLASSIFICATION, NPZ_ONE_TASK, REGRESSION, TaskSpec, make_tasks
 
-# Image data sets run as projected binary classification tasks (SEMANTICS §5).
+# Image data sets run as projected binary classification tasks (docs/semantics.md).
 _IMAGE_TASKS = ("digits", "cifar10", "mnist", "fashion_mnist")
 TASK_CHOICES = ("linear", "affine", "nonlinear", *_IMAGE_TASKS, "npz")
 
@@ -19,15 +21,16 @@ TASK_CHOICES = ("linear", "affine", "nonlinear", *_IMAGE_TASKS, "npz")
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "run", help="score a program on tasks",
-        description="Train and validate a program on a collection of tasks (SEMANTICS §2) and "
-        "print its fitness: the mean over tasks of 1 - (2/pi) atan(RMSE) for regression, "
-        "accuracy for classification.")
+        description="Train and validate a program on a collection of tasks (`azdsl docs "
+        "semantics`) and print its fitness: the mean over tasks of 1 - (2/pi) atan(RMSE) for "
+        "regression, accuracy for classification.")
     p.add_argument("file", metavar="FILE", help="the .az program (`-` reads stdin)")
     p.add_argument("--task", choices=TASK_CHOICES, default="linear",
                    help="task family (image data sets give projected binary tasks)")
     p.add_argument("--dim", type=feature_size, metavar="F",
                    help="feature size (default 4; 16 for image tasks; the file's for npz)")
-    p.add_argument("--tasks", type=positive, default=10, metavar="N", help="number of tasks")
+    p.add_argument("--tasks", type=positive, metavar="N",
+                   help="number of tasks (default 10; npz: 1, the file's one task)")
     p.add_argument("--train", type=positive, metavar="N", help="training examples per task")
     p.add_argument("--valid", type=positive, metavar="N", help="validation examples per task")
     p.add_argument("--epochs", type=positive, default=1, metavar="N")
@@ -36,6 +39,9 @@ def register(subparsers: Any) -> None:
                    "and evaluation seed 0)")
     p.add_argument("--data", metavar="PATH",
                    help="data folder (cifar10/mnist/fashion_mnist) or .npz file")
+    p.add_argument("--kind", choices=(REGRESSION, CLASSIFICATION),
+                   help="npz: how its labels are scored, if the file has no `kind` array "
+                   "(if it has, they must agree)")
     p.add_argument("--memory", type=_memory, metavar="S,V,M",
                    help="cells allowed per kind; a program needing more is an error")
     p.add_argument("--backend", choices=("interp", "jit", "vm"), default="vm")
@@ -51,6 +57,8 @@ def _memory(text: str) -> tuple[int, int, int]:
         raise argparse.ArgumentTypeError(f"expected three whole numbers S,V,M: {text!r}") from None
     if len(sizes) != 3 or min(sizes) < 0:
         raise argparse.ArgumentTypeError(f"expected three whole numbers S,V,M: {text!r}")
+    if max(sizes) > MAX_CELLS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_CELLS} cells of a kind: {text!r}")
     return sizes[0], sizes[1], sizes[2]
 
 
@@ -65,10 +73,14 @@ def _check_memory(needs: dict[Any, int], allowed: tuple[int, int, int]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from azdsl import limits
     from azdsl.evaluate import evaluate
-    from azdsl.tasks import TaskSpec, make_tasks
 
-    program = parse(read_source(args.file), args.file, args.dim)
+    source = read_source(args.file)
+    program = parse(source, args.file, args.dim)
+    beyond = limits.cell_problems(program)
+    if beyond:
+        raise CheckError(beyond, source, args.file)
     if args.memory is not None:
         _check_memory(program.memory_needs(), args.memory)
     if args.task in _IMAGE_TASKS:
@@ -76,13 +88,29 @@ def run(args: argparse.Namespace) -> int:
     elif args.task == "npz":
         if args.data is None:
             raise ConfigError("--task npz needs --data FILE.npz")
-        spec = TaskSpec(kind="npz", data_path=args.data)
+        if args.tasks not in (None, 1):
+            raise ConfigError(f"{NPZ_ONE_TASK}; --tasks must be 1 (score each file with its "
+                              "own run)")
+        spec = TaskSpec(kind="npz", data_path=args.data, label_kind=args.kind)
     else:
         spec = TaskSpec(kind=args.task)
-    spec = TaskSpec(**{**spec.__dict__, "dim": args.dim, "num_tasks": args.tasks,
+    if args.kind is not None and args.task != "npz":
+        raise ConfigError(f"--kind is for --task npz; {args.task} tasks are always "
+                          f"{CLASSIFICATION if args.task in _IMAGE_TASKS else REGRESSION}")
+    num_tasks = args.tasks or (1 if args.task == "npz" else 10)
+    spec = TaskSpec(**{**spec.__dict__, "dim": args.dim, "num_tasks": num_tasks,
                        "num_train": args.train, "num_valid": args.valid, "epochs": args.epochs,
                        "seed": args.seed})
+    # Before anything is allocated (an npz file whose headers do not say: once it is read).
+    needs = [limits.task_need(spec, "--tasks, --train, --valid, --dim")]
+    shape = limits.task_shape(spec)
+    if shape is not None:
+        needs.append(limits.program_needs(program, shape[0], args.file, args.memory))
+    limits.check_memory([need for need in needs if need is not None])
     tasks = make_tasks(spec)
+    if shape is None:
+        limits.check_memory([limits.program_needs(program, tasks[0].dim, args.file,
+                                                  args.memory)])
     result = evaluate(program, tasks, seed=args.seed or 0, backend=args.backend,
                       memory=args.memory)
     print(f"fitness {result.fitness!r}")
