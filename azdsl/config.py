@@ -24,6 +24,7 @@ from azdsl.config_schema import SECTIONS, Key, Section
 from azdsl.errors import AzdslError, CheckError, ConfigError, Diagnostic, Span, source_lines
 from azdsl.limits import (
     MAX_INT,
+    MAX_PER_CLASS,
     SEED_LIMIT,
     cell_problems,
     config_needs,
@@ -33,7 +34,7 @@ from azdsl.limits import (
 from azdsl.mutate import MUTATION_TYPES, MutationConfig
 from azdsl.ops import OPS, Form, Op
 from azdsl.program import Program
-from azdsl.tasks import MAX_PER_CLASS, TaskSpec
+from azdsl.tasks import TaskSpec
 
 COMPONENT_KEYS = ("setup", "predict", "learn")
 INITIAL = ("empty", "random")

@@ -13,7 +13,7 @@ restored from a checkpoint ends exactly where an uninterrupted one ends.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -45,6 +45,10 @@ STATE_VERSION = 1
 # Concerns of one experiment's seed sequence (the spawn key's second element).
 _TASKS, _INIT, _TOURNAMENT, _MUTATION, _EVALUATION, _SELECT = range(6)
 _FINAL_EXPERIMENT = -1  # spawn key of the final evaluation's seed
+# Children between two looks at the clock (and, in `run`, at signals and time-based
+# checkpoints): in the Python loop, and per call of the compiled loop.
+_POLL = 64
+_CHUNK = 2048
 
 
 class Hooks(Protocol):
@@ -136,8 +140,20 @@ def load_program(text: str, filename: str, dim: int) -> Program:
 
 
 @dataclass
+class Streams:
+    """The random streams of one experiment's search (`Search.begin`); the tasks and the
+    selection always draw from the root seed's."""
+
+    init: np.random.Generator  # the initial programs
+    tournament: np.random.Generator
+    mutation: np.random.Generator
+    evaluation: int  # child k is evaluated with seed evaluation + k
+
+
+@dataclass
 class _Experiment:
-    """The state of the experiment under way (everything a checkpoint needs of it)."""
+    """The state of the experiment under way (everything a checkpoint needs of it), and what
+    a session builds to run it (never saved)."""
 
     index: int
     population: Population
@@ -147,14 +163,63 @@ class _Experiment:
     eval_base: int
     fec: FecCache | None
     individuals: int = 0
-    train_steps: int = 0  # before this session (the scorer counts this session's)
-    seconds: float = 0.0  # before this session
+    train_steps: int = 0
+    seconds: float = 0.0
     best_program: Program | None = None
     best_fitness: float = -1.0
     last_progress: int = 0
-    fec_hits_before: int = 0
-    fec_misses_before: int = 0
     hurdle: Hurdle | None = None  # the paper's hurdles (azdsl.hurdles), when enabled
+    # Built on first use by the session: the search and select tasks, the scorer, and the
+    # compiled loop, whose arrays run ahead of the Python objects above while `stale`.
+    tasks: tuple[list[Task], list[Task]] | None = None
+    scorer: Scorer | None = None
+    fast: FastLoop | None = None
+    stale: bool = False
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where an experiment's search stands (`Search.summary`; an island run's driver sums its
+    islands' up in one), and what `Search.finish` records of it."""
+
+    experiment: int  # its index, from 0
+    individuals: int
+    train_steps: int
+    seconds: float
+    spent: bool  # its budget is
+    size: int  # the population: members, mean, std and best fitness
+    mean: float
+    std: float
+    best: float
+    best_ever: float  # the best child evaluated (-1.0 before the first), and its program
+    best_ever_program: Program | None
+    candidate: tuple[Program, float] | None  # what selection scores, and its search fitness
+    fec_hits: int = 0
+    fec_misses: int = 0
+    memo_hits: int = 0
+    hurdle_stopped: int = 0
+
+    def record(self, finished: int, done: bool) -> dict[str, Any]:
+        """The progress record (a line of progress.jsonl); `finished`: the individuals of the
+        experiments before this one; `done`: the experiment's last record."""
+        seconds = self.seconds
+        return {
+            "experiment": self.experiment + 1,
+            "individuals": self.individuals,
+            "total_individuals": finished + self.individuals,
+            "seconds": round(seconds, 3),
+            "individuals_per_second": round(self.individuals / seconds, 1) if seconds > 0 else 0,
+            "best_fitness": self.best,
+            "mean_fitness": self.mean,
+            "std_fitness": self.std,
+            "best_ever": self.best_ever,
+            "train_steps": self.train_steps,
+            "fec_hits": self.fec_hits,
+            "fec_misses": self.fec_misses,
+            "memo_hits": self.memo_hits,
+            "hurdle_stopped": self.hurdle_stopped,
+            "done": done,
+        }
 
 
 @dataclass
@@ -186,9 +251,12 @@ def _present_as_configured(saved: object, fresh: object, key: str, feature_is: s
             f"{what}: {feature_is} on in the config"))
     return saved
 
+
 @dataclass
 class Search:
-    """One run: experiments until done, then the final evaluation."""
+    """One run: experiments until done, then the final evaluation. `run` does it all; an
+    island (azdsl.islands) takes the same steps in segments: `begin` an experiment, `advance`
+    it, read it (`summary`, `fittest`), `inject` migrants, and its driver `finish`es it."""
 
     config: Config
     seed: int
@@ -196,6 +264,10 @@ class Search:
     hooks: Hooks = field(default_factory=NoHooks)
     stop_requested: Callable[[], bool] = field(default=lambda: False)
     compiled: bool = True  # run children in the compiled loop where it can (azdsl.searchfast)
+    # An island's search: its driver (azdsl.parallel) begins and finishes the experiments and
+    # scores on the held-out tasks, so none are built here, and a state it restores holds the
+    # experiment under way, of any index (an island keeps no finished experiments).
+    island: bool = False
 
     experiments: list[dict[str, Any]] = field(default_factory=list)
     chosen: Program | None = None
@@ -208,7 +280,8 @@ class Search:
 
     def __post_init__(self) -> None:
         probe = make_tasks(self.config.search_tasks, None)
-        self._build_held_out()
+        if not self.island:
+            self._build_held_out()
         dims = {t.dim for t in probe}
         if len(dims) != 1:
             raise ConfigError("search_tasks: every search task must have the same F "
@@ -266,13 +339,16 @@ class Search:
         return program
 
     # ---- running --------------------------------------------------------------------------
+    # `run` is begin, advance, finish: the same steps an island (azdsl.islands) takes one
+    # segment at a time, with its driver (azdsl.parallel) finishing the experiment.
 
     def run(self) -> Result:
         """Run (or continue) until the final evaluation; returns the result."""
         while self.final is None:
             if self._current is None:
-                self._current = self._new_experiment(len(self.experiments))
-            self._run_experiment(self._current)
+                self.begin(len(self.experiments))
+            self._search(self._under_way())
+            self.finish()
         return self.result()
 
     def individuals_done(self) -> int:
@@ -286,26 +362,152 @@ class Search:
                       float(self.final["fitness"]), self.experiments, self.total_individuals,
                       self.total_train_steps)
 
-    def _new_experiment(self, index: int) -> _Experiment:
+    def tasks(self, experiment: int) -> tuple[list[Task], list[Task]]:
+        """The search and select tasks of an experiment (from the root seed, whatever streams
+        its search draws from)."""
+        draw = _generator(self.seed, experiment, _TASKS)
+        search = make_tasks(self.config.search_tasks, draw)
+        select = make_tasks(self.config.select_tasks, draw)
+        return search, select
+
+    def begin(self, experiment: int, streams: Streams | None = None) -> None:
+        """Start experiment `experiment` (from 0) with an empty population, drawing from
+        `streams` (by default the root seed's, as `run` does)."""
+        self._current = self._new_experiment(experiment, streams)
+
+    def advance(self, until: int) -> bool:
+        """Evaluate children of the experiment under way until it has `until` individuals or
+        its budget is spent; True once it is. They run in the compiled loop where it can
+        (azdsl.searchfast), else in Python: the same children either way, in any segments."""
+        ex = self._under_way()
+        start = time.monotonic()
+        ended = self._spent(ex)
+        while not ended and ex.individuals < until:
+            if ex.population.full and self._compiled_ok(ex):
+                ended = self._compiled_children(ex, until, start)
+            else:
+                ended = self._python_children(ex, until, start)
+        ex.seconds += time.monotonic() - start
+        return self._spent(ex)
+
+    def fittest(self, n: int) -> list[tuple[Program, float]]:
+        """The `n` fittest members of the population under way and their fitness, best first
+        (the lower slot first on ties)."""
+        ex = self._under_way()
+        self._refresh(ex)
+        fitness = ex.population.fitness
+        order = sorted(range(len(fitness)), key=lambda s: (-fitness[s], s))
+        return [(self._member(ex, s), fitness[s]) for s in order[:n]]
+
+    def inject(self, migrants: Sequence[tuple[Program, float]]) -> None:
+        """Migrants (programs and their fitness) replace the oldest members, in order; while
+        the population fills, they take free slots."""
+        ex = self._under_way()
+        for program, fitness in migrants:
+            if ex.fast is not None and _inject(ex.fast, program, fitness):
+                ex.stale = True
+                continue
+            self._sync(ex)  # no room in the loop's rows: go on from the Python objects
+            ex.fast = None
+            ex.population.add(program, fitness)
+
+    def summary(self) -> Standing:
+        """Where the experiment under way stands."""
+        ex = self._under_way()
+        self._refresh(ex)
+        pop = ex.population
+        mean, std, best = pop.stats()
+        candidate: tuple[Program, float] | None
+        if self.config.method == "random" or not pop.programs:
+            candidate = ((ex.best_program, ex.best_fitness) if ex.best_program is not None
+                         else None)
+        else:
+            slot = pop.best()
+            candidate = self._member(ex, slot), pop.fitness[slot]
+        fec, hurdle = ex.fec, ex.hurdle
+        return Standing(
+            experiment=ex.index, individuals=ex.individuals, train_steps=ex.train_steps,
+            seconds=ex.seconds, spent=self._spent(ex), size=len(pop.fitness), mean=mean,
+            std=std, best=best, best_ever=ex.best_fitness, best_ever_program=ex.best_program,
+            candidate=candidate, fec_hits=fec.hits if fec is not None else 0,
+            fec_misses=fec.misses if fec is not None else 0,
+            memo_hits=ex.scorer.memo.hits if ex.scorer is not None else 0,
+            hurdle_stopped=hurdle.stopped if hurdle is not None else 0)
+
+    def finish(self, standing: Standing | None = None) -> None:
+        """End an experiment: the one under way, or the one `standing` sums up (an island
+        run's driver). Its candidate is scored on T_select and recorded, the best so far is
+        chosen, the final evaluation runs once the run is done, and the state is
+        checkpointed."""
+        if standing is None:
+            ex = self._under_way()
+            standing, select_tasks = self.summary(), self._tasks_of(ex)[1]
+        else:
+            select_tasks = self.tasks(standing.experiment)[1]
+        assert standing.candidate is not None
+        candidate, search_fitness = standing.candidate
+        select_seed = _seed64(self.seed, standing.experiment, _SELECT)
+        simplified = simplify(candidate)
+        select = evaluate(simplified, select_tasks, seed=select_seed, backend=self.backend,
+                          max_abs_error=self.config.max_abs_error).fitness
+        record = {
+            "experiment": standing.experiment + 1,
+            "individuals": standing.individuals,
+            "train_steps": standing.train_steps,
+            "seconds": round(standing.seconds, 3),
+            "search_fitness": search_fitness,
+            "select_fitness": select,
+            "fec_hits": standing.fec_hits,
+            "fec_misses": standing.fec_misses,
+            "program": unparse(candidate),
+            "simplified": unparse(simplified),
+        }
+        self.experiments.append(record)
+        self.total_individuals += standing.individuals
+        self.total_train_steps += standing.train_steps
+        if select >= self.chosen_fitness:  # ties: the later candidate (as the original)
+            self.chosen, self.chosen_fitness = candidate, select
+        assert self.chosen is not None
+        self.hooks.experiment(record)
+        self.hooks.best(self.chosen, self.chosen_fitness)
+        self._current = None
+        budget = self.config.budget
+        done = (budget.sufficient_fitness is not None
+                and self.chosen_fitness > budget.sufficient_fitness) or (
+            budget.max_experiments != 0 and len(self.experiments) >= budget.max_experiments)
+        if done:
+            self._final()
+        self.hooks.checkpoint(self.state())
+
+    def _under_way(self) -> _Experiment:
+        if self._current is None:
+            raise RuntimeError("no experiment is under way (begin one first)")
+        return self._current
+
+    def _new_experiment(self, index: int, streams: Streams | None = None) -> _Experiment:
+        if streams is None:
+            streams = Streams(_generator(self.seed, index, _INIT),
+                              _generator(self.seed, index, _TOURNAMENT),
+                              _generator(self.seed, index, _MUTATION),
+                              _seed64(self.seed, index, _EVALUATION))
         fec = None
         if self.config.fec.enabled:
             fec = FecCache(self.config.fec.cache_size, self.config.fec.forget_every)
         return _Experiment(
             index=index,
             population=Population(self.config.population_size),
-            init_rng=_generator(self.seed, index, _INIT),
-            tournament=Uniforms(_generator(self.seed, index, _TOURNAMENT)),
-            mutation_rng=_generator(self.seed, index, _MUTATION),
-            eval_base=_seed64(self.seed, index, _EVALUATION),
+            init_rng=streams.init,
+            tournament=Uniforms(streams.tournament),
+            mutation_rng=streams.mutation,
+            eval_base=streams.evaluation,
             fec=fec,
             hurdle=self._hurdle(),
         )
 
-    def _tasks(self, index: int) -> tuple[list[Task], list[Task]]:
-        draw = _generator(self.seed, index, _TASKS)
-        search = make_tasks(self.config.search_tasks, draw)
-        select = make_tasks(self.config.select_tasks, draw)
-        return search, select
+    def _tasks_of(self, ex: _Experiment) -> tuple[list[Task], list[Task]]:
+        if ex.tasks is None:
+            ex.tasks = self.tasks(ex.index)
+        return ex.tasks
 
     def _engine(self, tasks: list[Task]) -> Engine:
         fec = self.config.fec
@@ -314,15 +516,20 @@ class Search:
             return VmEngine(tasks, probe, self.sizes, self.config.max_abs_error)
         return BackendEngine(self.backend, tasks, probe, self.config.max_abs_error)
 
-    def _scorer(self, tasks: list[Task], ex: _Experiment) -> Scorer:
-        num_train = [len(t.y_train) for t in tasks]
-        budget = None
-        if self.baseline is not None and self.config.train_budget is not None:
-            budget = TrainBudget(self.baseline, self.config.train_budget.threshold_factor,
-                                 num_train)
-        return Scorer(self._engine(tasks), num_train, fec=ex.fec,
-                      memo_size=self.config.fec.structural_cache_size,
-                      combine=self.config.combine, train_budget=budget, hurdle=ex.hurdle)
+    def _scorer(self, ex: _Experiment) -> Scorer:
+        """The experiment's scorer, built once a session (its memo never changes a result)."""
+        if ex.scorer is None:
+            tasks = self._tasks_of(ex)[0]
+            num_train = [len(t.y_train) for t in tasks]
+            budget = None
+            if self.baseline is not None and self.config.train_budget is not None:
+                budget = TrainBudget(self.baseline, self.config.train_budget.threshold_factor,
+                                     num_train)
+            ex.scorer = Scorer(self._engine(tasks), num_train, fec=ex.fec,
+                               memo_size=self.config.fec.structural_cache_size,
+                               combine=self.config.combine, train_budget=budget,
+                               hurdle=ex.hurdle)
+        return ex.scorer
 
     def _hurdle(self) -> Hurdle | None:
         h = self.config.hurdles
@@ -331,8 +538,22 @@ class Search:
         size = self.config.population_size
         return Hurdle(h.tasks, h.percentile, h.warmup or size, window=size)
 
-    def _fast_loop(self, ex: _Experiment, scorer: Scorer, tasks: list[Task]) -> FastLoop:
-        """The compiled loop on this experiment's state (azdsl.searchfast)."""
+    def _spent(self, ex: _Experiment) -> bool:
+        b = self.config.budget
+        return bool((b.max_train_steps and ex.train_steps >= b.max_train_steps)
+                    or (b.max_individuals and ex.individuals >= b.max_individuals)
+                    or (b.max_seconds and ex.seconds >= b.max_seconds))
+
+    def _compiled_ok(self, ex: _Experiment) -> bool:
+        return self.compiled and ex.hurdle is None and searchfast.supported(
+            self.config.method, self.backend, False, self.sizes)
+
+    def _loop(self, ex: _Experiment) -> FastLoop:
+        """The compiled loop on this experiment's state (azdsl.searchfast), built once: it
+        keeps the population in its arrays between segments, written back into the Python
+        objects only when they are read (`_sync`)."""
+        if ex.fast is not None:
+            return ex.fast
         mcfg = self.mutation
         capacity = 1
         held = [*ex.population.programs, *([ex.best_program] if ex.best_program else [])]
@@ -341,13 +562,34 @@ class Search:
                           *(len(p.components[c]) for p in held))
             capacity += longest
         fec = self.config.fec
-        budget = scorer.train_budget
-        loop = FastLoop(mcfg, self.sizes, tasks, (fec.num_train, fec.num_valid),
-                        self.config.max_abs_error, self.config.combine, ex.fec,
-                        fec.structural_cache_size, budget.limits if budget else None, capacity)
+        budget = self._scorer(ex).train_budget
+        loop = FastLoop(mcfg, self.sizes, self._tasks_of(ex)[0],
+                        (fec.num_train, fec.num_valid), self.config.max_abs_error,
+                        self.config.combine, ex.fec, fec.structural_cache_size,
+                        budget.limits if budget else None, capacity)
         loop.load(ex.population, ex.tournament, ex.mutation_rng, ex.best_program,
                   ex.best_fitness)
+        ex.fast = loop
         return loop
+
+    def _refresh(self, ex: _Experiment) -> None:
+        """The fitness values, the best so far and the counters from the compiled loop (its
+        programs are read one by one, `_member`)."""
+        if ex.fast is not None:
+            ex.fast.report(ex.population, ex, ex.scorer)
+
+    def _sync(self, ex: _Experiment) -> None:
+        """Write the compiled loop's arrays back into the experiment's Python objects."""
+        if ex.fast is not None and ex.stale:
+            ex.best_program, ex.best_fitness = ex.fast.export(ex.population, ex.tournament,
+                                                              ex.mutation_rng)
+        ex.stale = False
+
+    def _member(self, ex: _Experiment, slot: int) -> Program:
+        if ex.fast is None:
+            return ex.population.programs[slot]
+        rows, lits, sizes, _ = ex.fast.pop
+        return searchfast.decode(rows[slot], lits[slot], sizes[slot])
 
     def _first_program(self, ex: _Experiment) -> Program:
         kind = self.config.initial_population
@@ -358,28 +600,21 @@ class Search:
         assert self.initial is not None
         return self.initial
 
-    def _run_experiment(self, ex: _Experiment) -> None:
-        search_tasks, select_tasks = self._tasks(ex.index)
-        scorer = self._scorer(search_tasks, ex)
+    def _python_children(self, ex: _Experiment, until: int, start: float) -> bool:
+        """Children in Python up to `until` individuals; while the population fills, only
+        until it is full if the compiled loop takes over then. True when the budget (train
+        steps, individuals, the clock since `start`) stopped them."""
         config = self.config
         budget = config.budget
         pop = ex.population
         mcfg = self.mutation
+        scorer = self._scorer(ex)
         random_search = config.method == "random"
         tournament_size = config.tournament_size
         take = ex.tournament.take
-        capacity = pop.capacity
         max_steps = budget.max_train_steps
         max_individuals = budget.max_individuals
         max_seconds = budget.max_seconds
-        progress_every = config.progress_every
-        checkpoint_every = config.checkpoint_every
-        checkpoint_seconds = config.checkpoint_seconds
-        start = time.monotonic()
-        last_checkpoint = start
-        last_checkpoint_individuals = ex.individuals
-        steps_before = ex.train_steps
-        stop_requested = self.stop_requested
         score = scorer.score
         mutation_rng = ex.mutation_rng
         programs = pop.programs
@@ -388,158 +623,118 @@ class Search:
         eval_base = ex.eval_base
         mask = azrng.MASK
         individuals = ex.individuals
-        stop_individuals = max_individuals if max_individuals else 2**62
-        next_progress = ex.last_progress + progress_every
-        # Clocks, signals and time-based checkpoints are looked at every `poll` children only.
-        poll = 64
-        next_poll = individuals
-
-        fast: FastLoop | None = None
-        fast_ok = self.compiled and ex.hurdle is None and searchfast.supported(
-            config.method, self.backend, False, self.sizes)
-
-        def sync() -> None:  # the compiled loop's arrays back into the Python objects
-            if fast is not None:
-                ex.best_program, ex.best_fitness = fast.export(pop, ex.tournament, mutation_rng)
-
-        def checkpoint(now: float) -> None:  # bank the counters and clock, then save the state
-            nonlocal start, steps_before, last_checkpoint, last_checkpoint_individuals
-            ex.individuals = individuals
-            ex.train_steps = steps_before + scorer.train_steps
-            ex.seconds += now - start
-            start = now
-            steps_before = ex.train_steps
-            scorer.train_steps = 0
-            sync()
-            self.hooks.checkpoint(self.state())
-            last_checkpoint = time.monotonic()
-            last_checkpoint_individuals = individuals
-
-        while True:
+        steps_before = ex.train_steps
+        scorer.train_steps = 0
+        if self._compiled_ok(ex):
+            until = min(until, individuals + pop.capacity - len(programs))
+        ended = False
+        next_poll = individuals  # the clock is read every _POLL children only
+        while individuals < until:
             if individuals >= next_poll:
-                next_poll = individuals + (2048 if fast is not None else poll)
-                now = time.monotonic()
-                if max_seconds and ex.seconds + (now - start) >= max_seconds:
+                next_poll = individuals + _POLL
+                if max_seconds and ex.seconds + (time.monotonic() - start) >= max_seconds:
+                    ended = True
                     break
-                if stop_requested() or (
-                    checkpoint_seconds and now - last_checkpoint >= checkpoint_seconds
-                ):
-                    checkpoint(now)
-                    if stop_requested():
-                        raise Interrupted
             if (max_steps and steps_before + scorer.train_steps >= max_steps) or (
-                individuals >= stop_individuals
+                max_individuals and individuals >= max_individuals
             ):
+                ended = True
                 break
-            if fast_ok and len(programs) == capacity:
-                if fast is None:
-                    fast = self._fast_loop(ex, scorer, search_tasks)
-                    next_poll = individuals
-                limit = min(next_progress, next_poll, stop_individuals,
-                            last_checkpoint_individuals + checkpoint_every
-                            if checkpoint_every else stop_individuals) - individuals
-                done, steps, _ = fast.run(max(1, limit), tournament_size, max_steps,
-                                          max_individuals, eval_base, individuals,
-                                          steps_before + scorer.train_steps)
-                individuals += done
-                scorer.train_steps += steps
-                if individuals >= next_progress:
-                    fast.report(pop, ex, scorer)
+            if len(programs) < pop.capacity:
+                child = self._first_program(ex)
+            elif random_search:
+                child = random_program(mutation_rng, mcfg)
             else:
-                if len(programs) < capacity:
-                    child = self._first_program(ex)
-                elif random_search:
-                    child = random_program(mutation_rng, mcfg)
-                else:
-                    child = mutate(programs[tournament(take(tournament_size))], mutation_rng,
-                                   mcfg)[0]
-                value = score(child, (eval_base + individuals) & mask)
-                add(child, value)
-                individuals += 1
-                if value > ex.best_fitness:
-                    ex.best_fitness, ex.best_program = value, child
-            if individuals >= next_progress or individuals == capacity:
-                ex.individuals = ex.last_progress = individuals
-                next_progress = individuals + progress_every
-                self._progress(ex, scorer, steps_before,
-                               ex.seconds + (time.monotonic() - start))
-            if checkpoint_every and individuals - last_checkpoint_individuals >= checkpoint_every:
-                checkpoint(time.monotonic())
-        sync()
+                child = mutate(programs[tournament(take(tournament_size))], mutation_rng,
+                               mcfg)[0]
+            value = score(child, (eval_base + individuals) & mask)
+            add(child, value)
+            individuals += 1
+            if value > ex.best_fitness:
+                ex.best_fitness, ex.best_program = value, child
         ex.individuals = individuals
         ex.train_steps = steps_before + scorer.train_steps
-        ex.seconds += time.monotonic() - start
-        if ex.individuals != ex.last_progress:
-            ex.last_progress = ex.individuals
-        self._progress(ex, scorer, ex.train_steps, ex.seconds, final=True)
-        self._finish_experiment(ex, scorer, select_tasks)
+        return ended
 
-    def _progress(self, ex: _Experiment, scorer: Scorer, steps_before: int, seconds: float,
-                  final: bool = False) -> None:
-        mean, std, best = ex.population.stats()
-        fec = ex.fec
-        record = {
-            "experiment": ex.index + 1,
-            "individuals": ex.individuals,
-            "total_individuals": self.total_individuals + ex.individuals,
-            "seconds": round(seconds, 3),
-            "individuals_per_second": round(ex.individuals / seconds, 1) if seconds > 0 else 0,
-            "best_fitness": best,
-            "mean_fitness": mean,
-            "std_fitness": std,
-            "best_ever": ex.best_fitness,
-            "train_steps": steps_before + (0 if final else scorer.train_steps),
-            "fec_hits": fec.hits if fec else 0,
-            "fec_misses": fec.misses if fec else 0,
-            "memo_hits": scorer.memo.hits,
-            "hurdle_stopped": ex.hurdle.stopped if ex.hurdle is not None else 0,
-            "done": final,
-        }
-        self.progress_records += 1
-        self.hooks.progress(record)
-        if ex.best_program is not None and self.chosen is None:
-            self.hooks.best(ex.best_program, ex.best_fitness)
-
-    def _finish_experiment(self, ex: _Experiment, scorer: Scorer,
-                           select_tasks: list[Task]) -> None:
-        pop = ex.population
-        if self.config.method == "random" or not pop.programs:
-            candidate, search_fitness = ex.best_program, ex.best_fitness
-        else:
-            slot = pop.best()
-            candidate, search_fitness = pop.programs[slot], pop.fitness[slot]
-        assert candidate is not None
-        select_seed = _seed64(self.seed, ex.index, _SELECT)
-        simplified = simplify(candidate)
-        select = evaluate(simplified, select_tasks, seed=select_seed, backend=self.backend,
-                          max_abs_error=self.config.max_abs_error).fitness
-        record = {
-            "experiment": ex.index + 1,
-            "individuals": ex.individuals,
-            "train_steps": ex.train_steps,
-            "seconds": round(ex.seconds, 3),
-            "search_fitness": search_fitness,
-            "select_fitness": select,
-            "fec_hits": ex.fec.hits if ex.fec else 0,
-            "fec_misses": ex.fec.misses if ex.fec else 0,
-            "program": unparse(candidate),
-            "simplified": unparse(simplified),
-        }
-        self.experiments.append(record)
-        self.total_individuals += ex.individuals
-        self.total_train_steps += ex.train_steps
-        if select >= self.chosen_fitness:  # ties: the later candidate (as the original)
-            self.chosen, self.chosen_fitness = candidate, select
-        self.hooks.experiment(record)
-        self.hooks.best(self.chosen, self.chosen_fitness)  # type: ignore[arg-type]
-        self._current = None
+    def _compiled_children(self, ex: _Experiment, until: int, start: float) -> bool:
+        """Children in the compiled loop up to `until` individuals (the Python loop's twin:
+        the same kernel, budget and seeds); True when the budget stopped them."""
+        fast = self._loop(ex)
         budget = self.config.budget
-        done = (budget.sufficient_fitness is not None
-                and self.chosen_fitness > budget.sufficient_fitness) or (
-            budget.max_experiments != 0 and len(self.experiments) >= budget.max_experiments)
-        if done:
-            self._final()
-        self.hooks.checkpoint(self.state())
+        ex.stale = True
+        while ex.individuals < until:
+            if budget.max_seconds and (ex.seconds + (time.monotonic() - start)
+                                       >= budget.max_seconds):
+                return True
+            done, steps, stop = fast.run(min(until - ex.individuals, _CHUNK),
+                                         self.config.tournament_size, budget.max_train_steps,
+                                         budget.max_individuals, ex.eval_base, ex.individuals,
+                                         ex.train_steps)
+            ex.individuals += done
+            ex.train_steps += steps
+            if stop:
+                return True
+        return False
+
+    def _search(self, ex: _Experiment) -> None:
+        """The experiment's search to the end of its budget, with what `run` adds to
+        `advance`: progress records, checkpoints (every `checkpoint_every` individuals and
+        `checkpoint_seconds`) and stops at a request (Interrupted, after a checkpoint)."""
+        config = self.config
+        capacity = ex.population.capacity
+        progress_every = config.progress_every
+        checkpoint_every = config.checkpoint_every
+        checkpoint_seconds = config.checkpoint_seconds
+        never = 2**62
+        next_progress = ex.last_progress + progress_every
+        next_checkpoint = ex.individuals + checkpoint_every if checkpoint_every else never
+        seconds_before, session = ex.seconds, time.monotonic()
+        last_checkpoint = session
+
+        def clock() -> None:  # the run's clock is the wall's: hooks and checkpoints count too
+            ex.seconds = seconds_before + (time.monotonic() - session)
+
+        def checkpoint() -> None:
+            nonlocal last_checkpoint, next_checkpoint
+            clock()
+            self.hooks.checkpoint(self.state())
+            last_checkpoint = time.monotonic()
+            next_checkpoint = ex.individuals + checkpoint_every if checkpoint_every else never
+
+        while True:
+            stop = self.stop_requested()
+            if stop or (checkpoint_seconds
+                        and time.monotonic() - last_checkpoint >= checkpoint_seconds):
+                checkpoint()
+                if stop:
+                    raise Interrupted
+            # Progress records fall due at every progress_every individuals and once the
+            # population is full; signals and the clock are looked at between segments.
+            until = min(ex.individuals + (_CHUNK if ex.fast is not None else _POLL),
+                        next_progress, next_checkpoint)
+            if ex.individuals < capacity:
+                until = min(until, capacity)
+            before = ex.individuals
+            spent = self.advance(max(until, before + 1))
+            clock()
+            if ex.individuals > before and (ex.individuals >= next_progress
+                                            or ex.individuals == capacity):
+                ex.last_progress = ex.individuals
+                next_progress = ex.individuals + progress_every
+                self._progress()
+            if ex.individuals >= next_checkpoint:
+                checkpoint()
+            if spent:
+                break
+        ex.last_progress = ex.individuals
+        self._progress(done=True)
+
+    def _progress(self, done: bool = False) -> None:
+        standing = self.summary()
+        self.progress_records += 1
+        self.hooks.progress(standing.record(self.total_individuals, done))
+        if standing.best_ever_program is not None and self.chosen is None:
+            self.hooks.best(standing.best_ever_program, standing.best_ever)
 
     def _final(self) -> None:
         assert self.chosen is not None
@@ -563,6 +758,7 @@ class Search:
         current = None
         ex = self._current
         if ex is not None:
+            self._sync(ex)
             printed: dict[int, str] = {}  # each program object printed once
             index: dict[str, int] = {}  # each text stored once (equal programs share it)
             unique: list[str] = []
@@ -657,6 +853,8 @@ class Search:
                 "experiment ends"))
         final = s.optional_table("final")
         current = s.optional_table("current")
+        if self.island and current is None:
+            raise st.StateError(f"{s.key('current')}: must be the island's experiment")
         if final is not None and current is not None:
             raise st.StateError(f"{current.path}: must be null in a finished run")
         return Saved(
@@ -673,7 +871,7 @@ class Search:
 
     @staticmethod
     def _read_record(r: st.Fields, index: int, program: ProgramReader) -> dict[str, Any]:
-        """An experiment's record (`_finish_experiment` writes it, the report prints it)."""
+        """An experiment's record (`finish` writes it, the report prints it)."""
         r.integer("experiment", index + 1, index + 1)
         for name in ("individuals", "train_steps", "fec_hits", "fec_misses"):
             r.integer(name)
@@ -696,7 +894,9 @@ class Search:
         return dict(f.data)
 
     def _read_index(self, cur: st.Fields, finished: int) -> int:
-        """The experiment under way: the one after those finished."""
+        """The experiment under way: the one after those finished (an island's: any)."""
+        if self.island:
+            return cur.integer("index")
         return cur.integer("index", finished, finished)
 
     def _read_current(self, cur: st.Fields, finished: int, program: ProgramReader
@@ -749,8 +949,9 @@ class Search:
             raise st.StateError(f"{f.key('keys')}: holds a key twice")
         fitness = [st.fitness(v, f"{f.key('fitness')}[{i}]")
                    for i, v in enumerate(f.items("fitness", length=len(keys)))]
-        # An entry is forgotten when it has served forget_every hits.
-        served = [st.integer(v, f"{f.key('served')}[{i}]", 0, forget - 1 if forget else MAX_INT)
+        # An entry is forgotten once it has served fresh.max_hits hits (forget_every - 1).
+        most = fresh.max_hits - 1 if forget else MAX_INT
+        served = [st.integer(v, f"{f.key('served')}[{i}]", 0, most)
                   for i, v in enumerate(f.items("served", length=len(keys)))]
         return FecCache.from_state({
             "cache_size": size, "forget_every": forget, "hits": f.integer("hits"),
@@ -774,6 +975,20 @@ class Search:
             f.items("values", length=min(recorded, fresh.window)))]
         return Hurdle.from_state({**state, "values": values, "recorded": recorded,
                                   "stopped": f.integer("stopped", 0, recorded)})
+
+
+def _inject(fast: FastLoop, program: Program, fitness: float) -> bool:
+    """Write a migrant over the compiled loop's oldest member, as Population.add does (its
+    arrays: pop = (rows, literals, component sizes, fitness), ring = the oldest slot); False
+    when the program does not fit its rows."""
+    rows, lits, sizes, values = fast.pop
+    if sum(len(c) for c in program.components) > fast.capacity:
+        return False
+    slot = int(fast.ring[0])
+    searchfast.encode(program, rows[slot], lits[slot], sizes[slot])
+    values[slot] = fitness
+    fast.ring[0] = (slot + 1) % values.shape[0]
+    return True
 
 
 def evolve(config: Config, seed: int = 0, *, backend: str = "vm",

@@ -4,8 +4,9 @@ FEC: before a full evaluation, a child runs on the first few training and valida
 of each task with a fixed random stream; the exact errors, the task index and the number of
 training examples of the real run hash to 64 bits, and an LRU cache maps that hash to the
 task's fitness. A hit reuses the fitness; an entry is dropped once it has served
-`forget_every` hits, so it is recomputed the next time. The cache state changes results (only
-through that documented reuse), so it is saved in checkpoints (`state` / `from_state`).
+forget_every - 1 hits (`max_hits`, as the original), so it is recomputed the next time. The
+cache state changes results (only through that documented reuse), so it is saved in
+checkpoints (`state` / `from_state`).
 
 The structural cache is a memo, not a source of reuse: it remembers, per simplified program,
 the probe hashes and train steps (always deterministic: the probe stream is fixed) and the
@@ -86,14 +87,23 @@ def probe_hashes(errors: FloatArray, train_recorded: IntArray, valid_recorded: I
     return [int(k) for k in out.tolist()]
 
 
+def max_hits(forget_every: int) -> int:
+    """The hits an entry serves before it is forgotten (0: no limit). As the original's
+    FECCache::Find: an entry's count starts at 1 when it is stored and grows by one per hit,
+    and the hit that brings it to forget_every is the entry's last, so it serves
+    forget_every - 1 hits (1 when forget_every is 1, a value the original rejects)."""
+    return max(forget_every - 1, 1) if forget_every else 0
+
+
 class FecCache:
     """The LRU of per-task fitness keyed by probe hashes, with hit counters."""
 
-    __slots__ = ("_entries", "cache_size", "forget_every", "hits", "misses")
+    __slots__ = ("_entries", "cache_size", "forget_every", "hits", "max_hits", "misses")
 
     def __init__(self, cache_size: int = 100_000, forget_every: int = 100) -> None:
         self.cache_size = cache_size
         self.forget_every = forget_every
+        self.max_hits = max_hits(forget_every)
         # key -> [fitness, hits served]; oldest first, most recently used last
         self._entries: OrderedDict[int, list[float]] = OrderedDict()
         self.hits = 0
@@ -103,15 +113,15 @@ class FecCache:
         return len(self._entries)
 
     def lookup(self, key: int) -> float | None:
-        """The cached fitness on a hit (counted, refreshed, forgotten after forget_every
-        hits), None on a miss (counted; the caller evaluates and calls `insert`)."""
+        """The cached fitness on a hit (counted, refreshed, forgotten after max_hits hits),
+        None on a miss (counted; the caller evaluates and calls `insert`)."""
         entry = self._entries.get(key)
         if entry is None:
             self.misses += 1
             return None
         self.hits += 1
         entry[1] += 1
-        if self.forget_every and entry[1] >= self.forget_every:
+        if self.max_hits and entry[1] >= self.max_hits:
             del self._entries[key]
         else:
             self._entries.move_to_end(key)
@@ -122,7 +132,7 @@ class FecCache:
         """`lookup` of keys[t] for each t of `tasks` in order: hits go to per_task[t]; returns
         the tasks that missed (the search's hot path: one call per child)."""
         entries = self._entries
-        forget = self.forget_every
+        limit = self.max_hits
         missing = []
         hits = 0
         for t in tasks:
@@ -134,7 +144,7 @@ class FecCache:
             hits += 1
             served = entry[1] + 1
             entry[1] = served
-            if forget and served >= forget:
+            if limit and served >= limit:
                 del entries[key]
             else:
                 entries.move_to_end(key)

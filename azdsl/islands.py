@@ -14,24 +14,18 @@ driver itself) and answers the driver's requests; nothing it sends is a pickled 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
 
-from azdsl import searchfast
 from azdsl import state as st
 from azdsl.config import Budget, Config
-from azdsl.evolve import ProgramReader, Saved, Search, _Experiment
+from azdsl.evolve import ProgramReader, Search, Streams
 from azdsl.parse import parse
-from azdsl.population import Uniforms
 from azdsl.printer import unparse
 from azdsl.program import Program
-from azdsl.scorer import Scorer
-from azdsl.searchfast import FastLoop
-from azdsl.tasks import Task
 
 Migrant = tuple[str, float]  # a program as canonical text, and its fitness on the search tasks
 
@@ -110,231 +104,6 @@ def migrant(value: Any, key: str, program: ProgramReader) -> Migrant:
     return text, st.fitness(fitness, f"{key}[1]")
 
 
-@dataclass
-class IslandSearch(Search):
-    """A Search that runs one experiment's search phase in segments (see the module doc)."""
-
-    island: int = 0
-    islands: int = 1
-    _cached_tasks: tuple[int, tuple[list[Task], list[Task]]] | None = field(default=None,
-                                                                              repr=False)
-    _cached_scorer: tuple[_Experiment, Scorer] | None = field(default=None, repr=False)
-    _fast: tuple[_Experiment, FastLoop] | None = field(default=None, repr=False)
-    _stale: bool = field(default=False, repr=False)  # the loop's arrays are ahead
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.budget = island_budget(self.config.budget, self.islands)
-        # The driver checkpoints and reports progress; the island never does on its own.
-        self.island_config = replace(self.config, budget=self.budget, checkpoint_every=0,
-                                     checkpoint_seconds=0.0, progress_every=2**62)
-        self.config = self.island_config
-
-    def _build_held_out(self) -> None:
-        pass  # the driver scores on held-out tasks (its Search built them), an island never
-
-    # ---- what the driver asks ---------------------------------------------------------------
-
-    def begin(self, experiment: int) -> None:
-        """Start the search of an experiment (fresh population, the experiment's tasks)."""
-        self._current = self._new_experiment(experiment)
-
-    def advance(self, target: int) -> bool:
-        """Search until `target` individuals or the budget; True once the budget is spent."""
-        ex = self._experiment()
-        if self.spent(ex) or ex.individuals >= target:
-            return self.spent(ex)
-        limit = min(target, self.budget.max_individuals) if self.budget.max_individuals else target
-        if not self._compiled_ok(ex):
-            self._python(ex, limit)
-            return self.spent(ex)
-        pop = ex.population
-        if not pop.full:  # Search's Python loop fills the population, then stops
-            self._python(ex, min(limit, ex.individuals + pop.capacity - len(pop.programs)))
-        if pop.full and not self.spent(ex) and ex.individuals < limit:
-            self._compiled(ex, limit)
-        return self.spent(ex)
-
-    def spent(self, ex: _Experiment) -> bool:
-        b = self.budget  # the test at the top of Search's loop, on this island's share
-        return bool((b.max_train_steps and ex.train_steps >= b.max_train_steps)
-                    or (b.max_individuals and ex.individuals >= b.max_individuals)
-                    or (b.max_seconds and ex.seconds >= b.max_seconds))
-
-    def receive(self, migrants: Sequence[Migrant]) -> None:
-        """Immigrants replace the oldest members (they fill free slots while P is not full)."""
-        ex = self._experiment()
-        for text, fitness in migrants:
-            program = parse(text, "<immigrant>")
-            fast = self._live_loop(ex)
-            if fast is not None and _inject(fast, program, float(fitness)):
-                self._stale = True
-                continue
-            self._sync()  # no room in the loop's rows: continue from the Python objects
-            self._fast = None
-            ex.population.add(program, float(fitness))
-
-    def summary(self, emigrants: int) -> Summary:
-        ex = self._experiment()
-        pop = ex.population
-        scorer = self._cached_scorer[1] if self._cached_scorer is not None else None
-        fast = self._live_loop(ex)
-        if fast is not None:
-            fast.report(pop, ex, scorer)  # fitness, best so far and counters (not programs)
-        mean, std, best = pop.stats()
-        order = sorted(range(len(pop.fitness)), key=lambda s: (-pop.fitness[s], s))
-
-        def member(slot: int) -> Migrant:
-            program = _member(fast, slot) if fast is not None else pop.programs[slot]
-            return unparse(program), pop.fitness[slot]
-
-        if self.config.method == "random" or not pop.programs:  # as Search._finish_experiment
-            candidate = ((unparse(ex.best_program), ex.best_fitness)
-                         if ex.best_program is not None else None)
-        else:
-            candidate = member(pop.best())
-        return Summary(
-            island=self.island, done=self.spent(ex), individuals=ex.individuals,
-            train_steps=ex.train_steps, seconds=ex.seconds, size=len(pop.fitness), mean=mean,
-            std=std, best=best, best_ever=ex.best_fitness,
-            best_ever_program=unparse(ex.best_program) if ex.best_program else None,
-            candidate=candidate, emigrants=tuple(member(s) for s in order[:emigrants]),
-            fec_hits=ex.fec.hits if ex.fec else 0, fec_misses=ex.fec.misses if ex.fec else 0,
-            memo_hits=scorer.memo.hits if scorer is not None else 0,
-            hurdle_stopped=ex.hurdle.stopped if ex.hurdle is not None else 0,
-        )
-
-    def state(self) -> dict[str, Any]:
-        self._sync()
-        return super().state()
-
-    def read_state(self, state: Any, where: str = "") -> Saved:
-        saved = super().read_state(state, where)
-        if saved.current is None:
-            raise st.StateError(f"{st.Fields(state, where).key('current')}: must be the "
-                                "island's experiment")
-        return saved
-
-    def _read_index(self, cur: st.Fields, finished: int) -> int:
-        return cur.integer("index")  # an island keeps no finished experiments
-
-    # ---- the two loops ------------------------------------------------------------------------
-
-    def _python(self, ex: _Experiment, limit: int) -> None:
-        """Search's own loop, stopped at `limit` individuals by a budget it reads."""
-        self.config = replace(self.island_config,
-                              budget=replace(self.budget, max_individuals=limit))
-        try:
-            self._run_experiment(ex)  # ends at `limit` or a real budget limit
-        finally:
-            self.config = self.island_config
-
-    def _compiled_ok(self, ex: _Experiment) -> bool:
-        return self.compiled and ex.hurdle is None and searchfast.supported(
-            self.config.method, self.backend, False, self.sizes)
-
-    def _compiled(self, ex: _Experiment, limit: int) -> None:
-        """The compiled loop (azdsl.searchfast), kept between segments: Search's loop would
-        write its arrays back into Python objects and reload them at every barrier (about a
-        second each on the demo); here that happens only when a checkpoint needs the state.
-        It runs the same children as Search's loop: the same kernel, budget and seeds."""
-        fast = self._live_loop(ex)
-        if fast is None:
-            tasks = self._tasks(ex.index)[0]
-            fast = self._fast_loop(ex, self._scorer(tasks, ex), tasks)
-            self._fast = (ex, fast)
-        b = self.budget
-        start = time.monotonic()
-        self._stale = True
-        try:
-            while ex.individuals < limit:
-                if b.max_seconds and ex.seconds + time.monotonic() - start >= b.max_seconds:
-                    break
-                done, steps, stop = fast.run(min(limit - ex.individuals, 4096),
-                                             self.config.tournament_size, b.max_train_steps,
-                                             b.max_individuals, ex.eval_base, ex.individuals,
-                                             ex.train_steps)
-                ex.individuals += done
-                ex.train_steps += steps
-                if stop:
-                    break
-        finally:
-            ex.seconds += time.monotonic() - start
-
-    def _live_loop(self, ex: _Experiment) -> FastLoop | None:
-        return self._fast[1] if self._fast is not None and self._fast[0] is ex else None
-
-    def _sync(self) -> None:
-        """Write the compiled loop's arrays back into the experiment's Python objects."""
-        ex = self._current
-        fast = self._live_loop(ex) if ex is not None else None
-        if fast is not None and ex is not None and self._stale:
-            ex.best_program, ex.best_fitness = fast.export(ex.population, ex.tournament,
-                                                           ex.mutation_rng)
-        self._stale = False
-
-    def _experiment(self) -> _Experiment:
-        if self._current is None:
-            raise RuntimeError(f"island {self.island} has no experiment under way")
-        return self._current
-
-    # ---- Search's steps, specialised ---------------------------------------------------------
-
-    def _new_experiment(self, index: int) -> _Experiment:
-        ex = super()._new_experiment(index)
-        if self.island:  # island 0 keeps the root streams: one island == one process
-            def generator(concern: int) -> np.random.Generator:
-                sequence = _stream(self.seed, index, concern, self.island)
-                return np.random.Generator(np.random.PCG64(sequence))
-
-            ex.init_rng = generator(_INIT)
-            ex.tournament = Uniforms(generator(_TOURNAMENT))
-            ex.mutation_rng = generator(_MUTATION)
-            low, high = _stream(self.seed, index, _EVALUATION, self.island).generate_state(
-                2, np.uint32).tolist()
-            ex.eval_base = int(low) | (int(high) << 32)
-        return ex
-
-    def _tasks(self, index: int) -> tuple[list[Task], list[Task]]:
-        if self._cached_tasks is None or self._cached_tasks[0] != index:
-            self._cached_tasks = (index, super()._tasks(index))
-        return self._cached_tasks[1]
-
-    def _scorer(self, tasks: list[Task], ex: _Experiment) -> Scorer:
-        # One scorer per experiment (its memo and compiled engine survive the segments); a
-        # restored island gets a new one. The memo never changes a result.
-        cached = self._cached_scorer
-        if cached is None or cached[0] is not ex or cached[1].fec is not ex.fec:
-            cached = self._cached_scorer = (ex, super()._scorer(tasks, ex))
-        cached[1].train_steps = 0  # Search counts this segment's steps from zero
-        return cached[1]
-
-    def _finish_experiment(self, ex: _Experiment, scorer: Scorer,
-                           select_tasks: list[Task]) -> None:
-        pass  # the driver selects over all islands
-
-
-# A member of the compiled loop's population, and an immigrant written into it (its arrays:
-# pop = (rows, literals, component sizes, fitness), ring = the oldest slot; azdsl.searchfast).
-
-
-def _member(fast: FastLoop, slot: int) -> Program:
-    rows, lits, sizes, _ = fast.pop
-    return searchfast.decode(rows[slot], lits[slot], sizes[slot])
-
-
-def _inject(fast: FastLoop, program: Program, fitness: float) -> bool:
-    """Replace the oldest member, as Population.add does; False when it does not fit."""
-    rows, lits, sizes, values = fast.pop
-    if sum(len(c) for c in program.components) > fast.capacity:
-        return False
-    slot = int(fast.ring[0])
-    searchfast.encode(program, rows[slot], lits[slot], sizes[slot])
-    values[slot] = fitness
-    fast.ring[0] = (slot + 1) % values.shape[0]
-    return True
-
-
 # ---- the worker side ----------------------------------------------------------------------------
 
 
@@ -383,34 +152,83 @@ class Pid:
 Request = Begin | Load | Step | States | Pid
 
 
+def island_search(spec: RunSpec) -> Search:
+    """The Search of one island of a run: its share of the budget, no held-out tasks."""
+    config = replace(spec.config, budget=island_budget(spec.config.budget, spec.islands))
+    return Search(config, spec.seed, spec.backend, island=True)
+
+
+def island_streams(seed: int, experiment: int, island: int) -> Streams:
+    """The streams of island `island` > 0 in an experiment (island 0 draws from the root
+    seed's, so that one island is the single-process search)."""
+    def generator(concern: int) -> np.random.Generator:
+        return np.random.Generator(np.random.PCG64(_stream(seed, experiment, concern, island)))
+
+    low, high = _stream(seed, experiment, _EVALUATION, island).generate_state(
+        2, np.uint32).tolist()
+    return Streams(generator(_INIT), generator(_TOURNAMENT), generator(_MUTATION),
+                   int(low) | (int(high) << 32))
+
+
+class Island:
+    """One island: its Search, run a segment (up to a barrier) at a time."""
+
+    def __init__(self, spec: RunSpec, index: int) -> None:
+        self.spec = spec
+        self.index = index
+        self.search = island_search(spec)
+
+    def begin(self, experiment: int) -> None:
+        """Start the search of an experiment (fresh population, the experiment's tasks)."""
+        streams = island_streams(self.spec.seed, experiment, self.index) if self.index else None
+        self.search.begin(experiment, streams)
+
+    def step(self, target: int, immigrants: Sequence[Migrant]) -> Summary:
+        """Take in the immigrants (they replace the oldest members), search until `target`
+        individuals or the budget, and report."""
+        search = self.search
+        search.inject([(parse(text, "<immigrant>"), float(fitness))
+                       for text, fitness in immigrants])
+        search.advance(target)
+        standing = search.summary()
+
+        def text(member: tuple[Program, float]) -> Migrant:
+            return unparse(member[0]), member[1]
+
+        best = standing.best_ever_program
+        return Summary(
+            island=self.index, done=standing.spent, individuals=standing.individuals,
+            train_steps=standing.train_steps, seconds=standing.seconds, size=standing.size,
+            mean=standing.mean, std=standing.std, best=standing.best,
+            best_ever=standing.best_ever,
+            best_ever_program=unparse(best) if best is not None else None,
+            candidate=text(standing.candidate) if standing.candidate is not None else None,
+            emigrants=tuple(text(m) for m in search.fittest(self.spec.migrants)),
+            fec_hits=standing.fec_hits, fec_misses=standing.fec_misses,
+            memo_hits=standing.memo_hits, hurdle_stopped=standing.hurdle_stopped)
+
+
 class IslandHost:
     """The islands of one worker; `handle` answers one request of the driver."""
 
     def __init__(self, spec: RunSpec, islands: Sequence[int]) -> None:
         self.spec = spec
-        self.islands = {i: IslandSearch(spec.config, spec.seed, spec.backend, island=i,
-                                        islands=spec.islands) for i in islands}
+        self.islands = {i: Island(spec, i) for i in islands}
 
     def handle(self, request: Request) -> Any:
         if isinstance(request, Step):
-            replies = {}
-            for i, island in self.islands.items():
-                immigrants = request.immigrants.get(i, ())
-                if immigrants:
-                    island.receive(immigrants)
-                island.advance(request.target)
-                replies[i] = island.summary(self.spec.migrants)
-            return replies
+            return {i: island.step(request.target, request.immigrants.get(i, ()))
+                    for i, island in self.islands.items()}
         if isinstance(request, Begin):
             for island in self.islands.values():
                 island.begin(request.experiment)
             return None
         if isinstance(request, Load):
             for i, state in request.states.items():
-                self.islands[i].restore(state)
+                self.islands[i].search.restore(state)
             return None
         if isinstance(request, States):
-            return {i: island.state() for i, island in self.islands.items()}
+            return {i: island.search.state() for i, island in self.islands.items()}
         if isinstance(request, Pid):
             return os.getpid()
         raise TypeError(f"unknown request {request!r}")

@@ -52,6 +52,10 @@ INSTRUCTION_BYTES = 256  # one instruction slot of a population member: objects 
 FEC_ENTRY_BYTES = 300  # one FEC cache entry: the Python LRU and the compiled loop's table
 MEMO_ENTRY_BYTES = 256  # one structural memo entry, plus MEMO_TASK_BYTES per search task
 MEMO_TASK_BYTES = 96
+# The most images of one class a projected task takes (a pair of classes: twice that).
+MAX_PER_CLASS = 5000
+# Pixels of one flattened image of each data set (what a projection maps to F features).
+IMAGE_PIXELS = {"digits": 64, "cifar10": 3072, "mnist": 784, "fashion_mnist": 784}
 
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
@@ -201,8 +205,6 @@ def task_shape(spec: TaskSpec) -> tuple[int, int, int] | None:
 
 def task_need(spec: TaskSpec, key: str) -> Need | None:
     """The data of a task spec's tasks (None for an npz file task_shape cannot read)."""
-    from azdsl.tasks import IMAGE_PIXELS, MAX_PER_CLASS
-
     shape = task_shape(spec)
     if shape is None:
         return None

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from azdsl.errors import ConfigError, Diagnostic
-from azdsl.ops import OPS, Kind, LitInit, LitMutation
+from azdsl.ops import OPS, Kind, LitInit, LitMutation, Op
 from azdsl.program import (
     COMPONENTS,
     PASS,
@@ -188,7 +188,8 @@ class _OpPlan:
     ins: tuple[tuple[Cell, ...], ...]  # candidate cells per input
     lit_inits: tuple[LitInit, ...]
     lit_mutations: tuple[LitMutation, ...]
-    fields: tuple[str, ...]  # alter_param's choices: in0.., out, literal names
+    fields: tuple[str, ...]  # field names by number: in0.., out, literal names
+    alter: tuple[int, ...]  # alter_param's equally likely choices (alter_choices)
     combos: int  # cell combinations of a literal-free op: product of the candidate counts
     # Fresh literal-free instructions by combination number, for ops with few combinations:
     # equal instructions are shared (they are immutable), and a lookup costs a tenth of
@@ -206,6 +207,18 @@ class _Tables:
     mins: Triple
     maxs: Triple
     dim: int
+
+
+def alter_choices(op: Op) -> tuple[int, ...]:
+    """alter_param's equally likely choices for an instruction of `op`, as field numbers
+    (inputs 0.., the output, then the literals; none for `pass`). As the original's
+    Instruction::AlterParam: an op with inputs re-draws one input or the output, equal odds;
+    an op with literals (none has inputs too) re-draws the output with odds 1/2, else mutates
+    one literal, equal odds among them."""
+    if op.out is None:
+        return ()
+    arity, n_lits = op.arity, len(op.literals)
+    return (*range(arity), *(arity,) * max(1, n_lits), *range(arity + 1, arity + 1 + n_lits))
 
 
 def _build_tables(cfg: MutationConfig) -> _Tables:
@@ -228,6 +241,7 @@ def _build_tables(cfg: MutationConfig) -> _Tables:
                 tuple(x.init for x in op.literals),
                 tuple(x.mutation for x in op.literals),
                 fields,
+                alter_choices(op),
                 combos,
                 {} if combos <= _INTERN_MAX else None,
             )
@@ -409,9 +423,9 @@ def _alter_param(p: Program, d: _Draws, t: _Tables) -> tuple[Program, MutationRe
     pos = int(d.u() * len(instrs))
     instr = instrs[pos]
     plan = t.plans[instr.code]
-    if not plan.fields:  # `pass` has nothing to alter
+    if not plan.alter:  # `pass` has nothing to alter
         return p, MutationRecord("alter_param", comp, pos)
-    f = int(d.u() * len(plan.fields))
+    f = plan.alter[int(d.u() * len(plan.alter))]
     name = plan.fields[f]
     arity = len(plan.ins)
     old: Literal | Cell | None

@@ -22,69 +22,34 @@ the run ends as it would have without the fault. The run folder holds the same c
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any
 
 from azdsl import state as st
 from azdsl.config import Config
-from azdsl.errors import AzdslError, ConfigError
-from azdsl.evolve import Hooks, Interrupted, NoHooks, Result, Search
-from azdsl.fec import FecCache
+from azdsl.errors import ConfigError
+from azdsl.evolve import Hooks, Interrupted, NoHooks, Result, Search, Standing
 from azdsl.islands import (
     Begin,
-    IslandSearch,
     Load,
     Request,
     RunSpec,
     States,
     Step,
     Summary,
+    island_search,
     migrant,
 )
 from azdsl.parse import parse
-from azdsl.population import Population
 from azdsl.program import Program
+from azdsl.workers import LOST, Pool, WorkersLost, assignment, local_cores
 
 STATE_FORMAT = "azdsl-island-run"
 STATE_VERSION = 1
 MAX_RESTARTS = 3  # of one worker within one request, before the run gives up
-
-
-class WorkerError(RuntimeError):
-    """A worker raised an exception (a bug or a bad config, not a lost worker)."""
-
-
-class WorkersLost(AzdslError):
-    """Workers that could not be kept alive: the run stops at its last checkpoint."""
-
-
-class Lost:
-    """The reply of a worker that died (or whose actor is gone) before answering."""
-
-
-LOST = Lost()
-
-
-class Pool(Protocol):
-    """Workers that each hold some islands (`islands[w]`) and answer requests."""
-
-    islands: list[list[int]]
-
-    def call(self, requests: Mapping[int, Request]) -> dict[int, Any]:
-        """Send each worker its request, all at once; the replies, LOST for a dead worker.
-        Raises WorkerError when a worker failed with an exception."""
-
-    def restart(self, worker: int) -> None:
-        """Replace a worker by a fresh one holding the same islands (in their initial state)."""
-
-    def pids(self) -> list[int]:
-        """Process ids of the workers (for tests and diagnostics)."""
-
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -120,19 +85,6 @@ class Execution:
     ray: str | None = None  # None: local processes; "local", "auto" or a cluster address
 
 
-def local_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def assignment(islands: int, workers: int) -> list[list[int]]:
-    """Islands dealt to workers round-robin: worker w holds islands w, w + W, ..."""
-    workers = max(1, min(workers, islands))
-    return [list(range(w, islands, workers)) for w in range(workers)]
-
-
 def make_pool(spec: RunSpec, execution: Execution) -> Pool:
     """The pool an Execution asks for (one worker: the driver's own process)."""
     if execution.ray is not None:
@@ -162,14 +114,6 @@ class _Experiment:
     checkpoint: dict[str, Any] | None = None  # the last snapshot (None: the start)
 
 
-class _FecCounts(FecCache):
-    """The islands' FEC counters, summed (an empty cache reads as false where Search reports
-    its counters, so this one is always true)."""
-
-    def __bool__(self) -> bool:
-        return True
-
-
 class _DriverHooks:
     """The driver Search's hooks: its checkpoints become the island run's checkpoints."""
 
@@ -180,7 +124,7 @@ class _DriverHooks:
         self.run.hooks.progress(record)
 
     def checkpoint(self, state: dict[str, Any]) -> None:
-        self.run._save()
+        self.run.hooks.checkpoint(self.run.state())
 
     def best(self, program: Program, fitness: float) -> None:
         self.run.hooks.best(program, fitness)
@@ -209,7 +153,7 @@ class IslandRun:
         self._exp: _Experiment | None = None
         self._pool: Pool | None = None
         self._islands: list[list[int]] = []
-        self._best_text: str | None = None
+        self._best: Program | None = None  # the best program reported to the hooks
 
     # ---- what drive() and the report read ---------------------------------------------------
 
@@ -375,70 +319,57 @@ class IslandRun:
         exp = self._exp
         return sum(s.individuals for s in exp.summaries if s is not None) if exp else 0
 
-    def _progress(self, seconds: float) -> None:
+    def _standing(self, seconds: float) -> Standing:
+        """The experiment over all islands (the first island wins ties): its candidate is
+        the best island candidate, as a single-process run's is its best member."""
         exp = self._exp
         assert exp is not None
         summaries = [s for s in exp.summaries if s is not None]
-        individuals = sum(s.individuals for s in summaries)
         size = sum(s.size for s in summaries)
         mean = sum(s.mean * s.size for s in summaries) / size if size else 0.0
         square = sum((s.std ** 2 + s.mean ** 2) * s.size for s in summaries) / size if size else 0
-        best_ever = max(summaries, key=lambda s: s.best_ever)  # the first island on ties
-        record = {
-            "experiment": exp.index + 1,
-            "individuals": individuals,
-            "total_individuals": self.driver.total_individuals + individuals,
-            "seconds": round(seconds, 3),
-            "individuals_per_second": round(individuals / seconds, 1) if seconds > 0 else 0,
-            "best_fitness": max(s.best for s in summaries),
-            "mean_fitness": mean,
-            "std_fitness": math.sqrt(max(square - mean * mean, 0.0)),
-            "best_ever": best_ever.best_ever,
-            "train_steps": sum(s.train_steps for s in summaries),
-            "fec_hits": sum(s.fec_hits for s in summaries),
-            "fec_misses": sum(s.fec_misses for s in summaries),
-            "memo_hits": sum(s.memo_hits for s in summaries),
-            "hurdle_stopped": sum(s.hurdle_stopped for s in summaries),
-            "done": all(exp.done),
-            "islands": self.settings.islands,
-            "barrier": exp.barrier,
-        }
+        best_ever = max(summaries, key=lambda s: s.best_ever)
+        candidates = [s.candidate for s in summaries if s.candidate is not None]
+        candidate = max(candidates, key=lambda c: c[1]) if candidates else None
+
+        def program(text: str | None) -> Program | None:
+            return parse(text, "<island>") if text is not None else None
+
+        return Standing(
+            experiment=exp.index, individuals=sum(s.individuals for s in summaries),
+            train_steps=sum(s.train_steps for s in summaries), seconds=seconds,
+            spent=all(exp.done), size=size, mean=mean,
+            std=math.sqrt(max(square - mean * mean, 0.0)), best=max(s.best for s in summaries),
+            best_ever=best_ever.best_ever, best_ever_program=program(best_ever.best_ever_program),
+            candidate=(parse(candidate[0], "<island>"), candidate[1]) if candidate else None,
+            fec_hits=sum(s.fec_hits for s in summaries),
+            fec_misses=sum(s.fec_misses for s in summaries),
+            memo_hits=sum(s.memo_hits for s in summaries),
+            hurdle_stopped=sum(s.hurdle_stopped for s in summaries))
+
+    def _progress(self, seconds: float) -> None:
+        exp = self._exp
+        assert exp is not None
+        standing = self._standing(seconds)
         self.progress_records += 1
-        self.hooks.progress(record)
-        text = best_ever.best_ever_program
-        if self.driver.chosen is None and text is not None and text != self._best_text:
-            self._best_text = text
-            self.hooks.best(parse(text, "<island>"), best_ever.best_ever)
+        self.hooks.progress({**standing.record(self.driver.total_individuals, standing.spent),
+                             "islands": self.settings.islands, "barrier": exp.barrier})
+        best = standing.best_ever_program
+        if self.driver.chosen is None and best is not None and best != self._best:
+            self._best = best
+            self.hooks.best(best, standing.best_ever)
 
     def _finish(self) -> None:
         """Score the best island candidate on T_select, as Search does with its best."""
         exp = self._exp
         assert exp is not None
-        driver = self.driver
-        summaries = [s for s in exp.summaries if s is not None]
-        ex = driver._new_experiment(exp.index)
-        candidates = [s for s in summaries if s.candidate is not None]
-        ex.population = Population(max(1, len(candidates)))
-        for s in candidates:
-            assert s.candidate is not None
-            ex.population.add(parse(s.candidate[0], "<island>"), s.candidate[1])
-        best = max(summaries, key=lambda s: s.best_ever)
-        if best.best_ever_program is not None:
-            ex.best_program = parse(best.best_ever_program, "<island>")
-            ex.best_fitness = best.best_ever
-        ex.individuals = sum(s.individuals for s in summaries)
-        ex.train_steps = sum(s.train_steps for s in summaries)
-        ex.seconds = exp.seconds
-        if ex.fec is not None:
-            ex.fec = _FecCounts()
-            ex.fec.hits = sum(s.fec_hits for s in summaries)
-            ex.fec.misses = sum(s.fec_misses for s in summaries)
+        standing = self._standing(exp.seconds)
         self._exp = None
-        self._best_text = None
-        driver.progress_records = self.progress_records
+        self._best = None
+        self.driver.progress_records = self.progress_records
         # Records the experiment, picks the chosen program, runs T_final when done, and
-        # checkpoints through _DriverHooks (the scorer argument is not used there).
-        driver._finish_experiment(ex, cast(Any, None), driver._tasks(exp.index)[1])
+        # checkpoints through _DriverHooks.
+        self.driver.finish(standing)
 
     # ---- checkpoints ------------------------------------------------------------------------
 
@@ -460,9 +391,6 @@ class IslandRun:
             "progress_records": self.progress_records,
         }
         exp.log = []
-        self._save()
-
-    def _save(self) -> None:
         self.hooks.checkpoint(self.state())
 
     def state(self) -> dict[str, Any]:
@@ -502,7 +430,7 @@ class IslandRun:
         index = f.integer("index", finished, finished)
         # The workers restore these states later, when the run folder is in use again: they
         # are read here first, by an island like theirs.
-        checker = IslandSearch(self.config, self.seed, self.backend, island=0, islands=n)
+        checker = island_search(self.spec)
         for i, island in enumerate(f.items("states", length=n)):
             where = f"{f.key('states')}[{i}]"
             current = checker.read_state(island, where).current

@@ -22,7 +22,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from azdsl.islands import IslandHost, Request, RunSpec
-from azdsl.parallel import LOST, WorkerError, WorkersLost
+from azdsl.workers import LOST, WorkerError, WorkersLost
 
 START_TRIES = 3  # to start one worker, before the run gives up
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from azdsl.errors import ConfigError
 from azdsl.islands import IslandHost, Pid, Request, RunSpec
-from azdsl.parallel import LOST, WorkerError, assignment, local_cores
+from azdsl.workers import LOST, WorkerError, assignment, local_cores
 
 # The environment a private cluster (--ray local) starts its processes in, so that nothing
 # leaves 127.0.0.1. Ray swaps 127.0.0.1 for the machine's routable address unless "clusters"

@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from azdsl import rng as azrng
 from azdsl.fec import PROBE_SEED, FecCache
-from azdsl.mutate import MUTATION_TYPES, MutationConfig
+from azdsl.mutate import MUTATION_TYPES, MutationConfig, alter_choices
 from azdsl.ops import OPS, Kind, LitInit, LitMutation, LitType
 from azdsl.population import Population, Uniforms
 from azdsl.program import Cell, Instr, Program
@@ -72,14 +72,17 @@ _REJECT_SALT = 0x9E3779B97F4A7C15
 
 @cache
 def op_tables() -> dict[str, npt.NDArray[Any]]:
-    """Facts of every op row as arrays (derived from ops.py, never written here)."""
+    """Facts of every op row as arrays (derived from ops.py and mutate.py, never written here)."""
     n = len(OPS)
+    choices = [alter_choices(op) for op in OPS]
     t = {
         "out": np.full(n, -1, dtype=np.int64), "arity": np.zeros(n, dtype=np.int64),
         "ins": np.zeros((n, 2), dtype=np.int64), "nlit": np.zeros(n, dtype=np.int64),
         "init": np.zeros((n, 3), dtype=np.int64), "mut": np.zeros((n, 3), dtype=np.int64),
         "littype": np.zeros((n, 3), dtype=np.int64), "partial": np.zeros(n, dtype=np.bool_),
         "random": np.zeros(n, dtype=np.bool_), "cost": np.zeros(n, dtype=np.int64),
+        "alter": np.zeros((n, max(map(len, choices))), dtype=np.int64),
+        "nalter": np.array([len(c) for c in choices], dtype=np.int64),
     }
     for op in OPS:
         c = op.code
@@ -95,6 +98,7 @@ def op_tables() -> dict[str, npt.NDArray[Any]]:
         t["partial"][c] = any(x.type is LitType.INDEX for x in op.literals) and op.out is not None
         t["random"][c] = op.is_random
         t["cost"][c] = op.cost
+        t["alter"][c, : len(choices[c])] = choices[c]
     return t
 
 
@@ -190,7 +194,7 @@ REJECT_SALT = np.uint64({reject_salt})
 def score(cr, cl, cn, seed, g, t, mem_tables, lw, memo, fec, tasks, counters):
     """Scorer.score for the child in cr/cl/cn (see azdsl.scorer)."""
     (t_out, t_arity, t_in, t_nlit, t_init, t_mut, t_littype, t_partial, t_random,
-     t_cost) = t
+     t_cost, t_alter, t_nalter) = t
     (bit_base, keep, prediction, vm_base, vm_width, row_width, float_width) = mem_tables
     (flags, out_ints, out_floats, out_bounds, key, bounds2, layout2, mem_size,
      features) = lw
@@ -344,7 +348,7 @@ def run_chunk(limit, counters, budget, pop, ring, tour, mut, child, best, g, t, 
     b_rows, b_lits, b_n, b_fit = best
     (mem, allowed, n_allowed, mutable, handlers, mins, maxs, dim, mutate_prob) = g
     (t_out, t_arity, t_in, t_nlit, t_init, t_mut, t_littype, t_partial, t_random,
-     t_cost) = t
+     t_cost, t_alter, t_nalter) = t
     size = pop_fit.shape[0]
     counters[5] = 0
     for _ in range(limit):
@@ -373,8 +377,8 @@ def run_chunk(limit, counters, budget, pop, ring, tour, mut, child, best, g, t, 
         cl[:total] = pop_lits[parent, :total]
         cn[:] = pop_n[parent]
         mutate_into(cr, cl, cn, m_st, m_buf, m_pos, t_out, t_arity, t_in, t_nlit, t_init,
-                    t_mut, mem, allowed, n_allowed, mutable, handlers, mins, maxs, dim,
-                    mutate_prob)
+                    t_mut, t_alter, t_nalter, mem, allowed, n_allowed, mutable, handlers, mins,
+                    maxs, dim, mutate_prob)
         seed = np.uint64(eval_base) + np.uint64(counters[0])
         value = score(cr, cl, cn, seed, g, t, mem_tables, lw, memo, fec, tasks, counters)
         slot = ring[0]
@@ -438,7 +442,7 @@ class FastLoop:
         self.module = loop_module(self.dim)
         t = op_tables()
         self.t = (t["out"], t["arity"], t["ins"], t["nlit"], t["init"], t["mut"],
-                  t["littype"], t["partial"], t["random"], t["cost"])
+                  t["littype"], t["partial"], t["random"], t["cost"], t["alter"], t["nalter"])
         ops = mcfg.ops
         width = max(1, *(len(o) for o in ops))
         allowed = np.zeros((3, width), dtype=np.int64)
@@ -508,7 +512,7 @@ class FastLoop:
         ints[F_HEAD] = ints[F_TAIL] = -1
         ints[F_FREE] = 0
         ints[F_CAP] = size
-        ints[F_FORGET] = fec.forget_every if fec is not None else 0
+        ints[F_FORGET] = fec.max_hits if fec is not None else 0
         arrays = (fec is not None, np.zeros(cap, dtype=np.uint64), np.zeros(cap),
                   np.zeros(cap, dtype=np.int64), np.full(cap, -1, dtype=np.int64),
                   np.append(np.arange(1, cap, dtype=np.int64), -1),

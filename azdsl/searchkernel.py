@@ -15,7 +15,8 @@ either way (tests hold the two paths equal):
 
 Programs are rows (op, out, in0, in1) of cells encoded kind * 256 + index (-1: none) with
 three float64 literals, Setup, Predict and Learn one after another; `n[c]` counts each
-component. Op facts come from ops.py through the tables `searchfast.Tables` builds.
+component. Op facts come from ops.py (and alter_param's choices from mutate.py) through the
+tables `searchfast.op_tables` builds.
 """
 
 from __future__ import annotations
@@ -197,6 +198,7 @@ def mutate_into(
     st: Arr, buf: Arr, pos: Arr,
     t_out: Arr, t_arity: Arr, t_in: Arr,
     t_nlit: Arr, t_init: Arr, t_mut: Arr,
+    t_alter: Arr, t_nalter: Arr,
     mem: Arr, allowed: Arr, n_allowed: Arr,
     mutable: Arr, handlers: Arr, mins: Arr,
     maxs: Arr, dim: int, mutate_prob: float,
@@ -234,7 +236,7 @@ def mutate_into(
         if out_kind < 0:
             return
         arity = t_arity[op]
-        f = int(draw(st, buf, pos) * (arity + 1 + t_nlit[op]))
+        f = t_alter[op, int(draw(st, buf, pos) * t_nalter[op])]
         if f <= arity:
             if f < arity:
                 kind = t_in[op, f]
@@ -460,7 +462,8 @@ def prune_lower(
 
 
 # ---- the FEC cache: a chained hash table with an LRU list --------------------------------------
-# ints: [size, head (oldest), tail (newest), free head, hits, misses, capacity]
+# ints: [size, head (oldest), tail (newest), free head, hits, misses, capacity, the hits an
+# entry serves (FecCache.max_hits; 0: no limit)]
 F_SIZE, F_HEAD, F_TAIL, F_FREE, F_HITS, F_MISSES, F_CAP, F_FORGET = range(8)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from azdsl.errors import ConfigError
+from azdsl.limits import IMAGE_PIXELS, MAX_PER_CLASS, check_memory, task_need
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -28,9 +29,7 @@ IntArray = npt.NDArray[np.int64]
 REGRESSION = "regression"
 CLASSIFICATION = "classification"
 TASK_KINDS = ("linear", "affine", "nonlinear", "projected", "npz")
-DATASETS = ("digits", "cifar10", "mnist", "fashion_mnist")
-# Pixels of one flattened image of each data set (what a projection maps to F features).
-IMAGE_PIXELS = {"digits": 64, "cifar10": 3072, "mnist": 784, "fashion_mnist": 784}
+DATASETS = tuple(IMAGE_PIXELS)  # the image data sets (the memory estimate sizes each)
 
 # Salts keep the streams of one seed apart (values from the original's seed offsets).
 _DATA_SALT = {"linear": 939723201, "affine": 939723202, "nonlinear": 865546086}
@@ -49,7 +48,6 @@ HELD_OUT_PAIRS: tuple[tuple[int, int], ...] = (
 SEARCH_PAIRS: tuple[tuple[int, int], ...] = tuple(
     (i, j) for i in range(10) for j in range(i + 1, 10) if (i, j) not in HELD_OUT_PAIRS
 )
-MAX_PER_CLASS = 5000
 
 
 @dataclass(frozen=True, eq=False)
@@ -509,8 +507,6 @@ def make_tasks(spec: TaskSpec, first_index: int = 0) -> list[Task]:
     if spec.kind == "npz" and spec.num_tasks > 1:
         raise ConfigError(f"{spec.data_path}: {NPZ_ONE_TASK}; num_tasks must be 1, "
                           f"not {spec.num_tasks}")
-    from azdsl.limits import check_memory, task_need  # (limits reads this module's constants)
-
     need = task_need(spec, "tasks")
     if need is not None:
         check_memory([need])

@@ -197,7 +197,7 @@ FIELDS: Edits = {
                             "current.fec.cache_size: 1000000000000 is out of range"),
     "fec served too often": (_set("current.fec.served.0", 10**6),
                              "current.fec.served[0]: 1000000 is out of range (must be in "
-                             "[0, 99])"),
+                             "[0, 98])"),
     "fec key too large": (_set("current.fec.keys.0", 2**64), "current.fec.keys[0]: "),
     "fec key twice": (lambda s: _set("current.fec.keys.1", s["current"]["fec"]["keys"][0])(s),
                       "current.fec.keys: holds a key twice"),

@@ -27,6 +27,7 @@ from azdsl.liveness import live_mask
 from azdsl.mutate import MutationConfig, mutate, random_program
 from azdsl.parse import parse
 from azdsl.population import Population, Uniforms
+from azdsl.printer import unparse
 from azdsl.program import Program
 from azdsl.prune import Pruner
 from azdsl.scorer import BackendEngine, ProbeSize, Scorer, TrainBudget, VmEngine
@@ -253,6 +254,58 @@ def test_random_search_and_empty_start() -> None:
                   budget=replace(small().budget, max_individuals=100, max_experiments=1))
     search, hooks = run_search(empty, 1)
     assert search.final is not None
+
+
+# ---- an experiment a step at a time (what an island does) -----------------------------------
+
+
+def test_an_experiment_advanced_in_segments_is_the_one_run_searches() -> None:
+    config = small(budget=replace(small().budget, max_experiments=1))
+    whole, _ = run_search(config, 4)
+    search = Search(config, 4)
+    search.begin(0)
+    # The Python loop while the population (60) fills, then the compiled loop.
+    for until in (7, 60, 61, 300, 10**6):
+        spent = search.advance(until)
+        assert search.summary().individuals == min(until, 800)
+        assert spent == (until >= 800)
+    search.finish()
+    assert search.final is not None
+    assert without_times(search.experiments) == without_times(whole.experiments)
+    with pytest.raises(RuntimeError, match="no experiment"):
+        search.advance(900)
+
+
+@pytest.mark.parametrize("long", [False, True])
+def test_migrants_replace_the_oldest_members_with_or_without_the_compiled_loop(
+        long: bool) -> None:
+    """A migrant goes into the compiled loop's arrays or, too long for their rows, into the
+    Python objects the loop is then rebuilt from: the search goes on as without a loop."""
+    config = small(budget=replace(small().budget, max_experiments=1))
+    donor = Search(config, 9)
+    donor.begin(0)
+    donor.advance(100)
+    migrants = donor.fittest(2)
+    assert migrants[0][1] == donor.summary().best >= migrants[1][1]
+    if long:  # three times the longest setup a member can have
+        program, fitness = migrants[0]
+        migrants[0] = replace(program, setup=program.setup * 3), fitness
+    states = []
+    for compiled in (True, False):
+        search = Search(config, 4, compiled=compiled)
+        search.begin(0)
+        search.advance(100)  # the compiled loop is under way only where `compiled`
+        oldest = search.state()["current"]["next_slot"]
+        search.inject(migrants)
+        after = search.state()["current"]
+        slots = [(oldest + k) % 60 for k in range(2)]
+        assert [(after["programs"][after["slots"][s]], after["fitness"][s]) for s in slots
+                ] == [(unparse(p), f) for p, f in migrants]
+        assert after["next_slot"] == (oldest + 2) % 60
+        search.compiled = True
+        search.advance(300)
+        states.append(search.state())
+    assert without_times(states[0]) == without_times(states[1])
 
 
 def _solve(tmp_path: Path, seed_program: str, learn_ops: str, setup_ops: str,

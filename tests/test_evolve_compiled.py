@@ -84,7 +84,7 @@ def test_compiled_mutation_is_mutate_draw_for_draw(cfg: MutationConfig) -> None:
         state = pcg_to_array(dict(generator.bit_generator.state))
         child, _ = mutate(program, generator, cfg)
         mutate_into(rows, lits, n, state, buf, pos, t["out"], t["arity"], t["ins"], t["nlit"],
-                    t["init"], t["mut"], *g)
+                    t["init"], t["mut"], t["alter"], t["nalter"], *g)
         assert decode(rows, lits, n) == child
         assert pcg_to_state(state) == dict(generator.bit_generator.state)
         program = child if generator.random() < 0.95 else random_program(generator, cfg)
@@ -132,8 +132,8 @@ def test_compiled_fec_table_is_fec_cache() -> None:
     bnext, buckets = np.full(cap, -1, dtype=np.int64), np.full(64, -1, dtype=np.int64)
     ints = np.zeros(8, dtype=np.int64)
     ints[F_HEAD] = ints[F_TAIL] = -1
-    ints[F_CAP], ints[F_FORGET] = size, forget
     reference = FecCache(size, forget)
+    ints[F_CAP], ints[F_FORGET] = size, reference.max_hits
     generator = np.random.default_rng(1)
     for _ in range(3000):
         key = int(generator.integers(0, 60)) * 0x9E3779B97F4A7C15 % 2**64

@@ -52,11 +52,18 @@ def test_hit_and_miss_counts() -> None:
     assert (cache.hits, cache.misses) == (1, 1)
 
 
-def test_an_entry_serves_forget_every_hits_then_is_recomputed() -> None:
-    cache = FecCache(10, forget_every=3)
-    cache.insert(7, 0.5)
-    assert [cache.lookup(7) for _ in range(4)] == [0.5, 0.5, 0.5, None]
-    assert len(cache) == 0
+def test_an_entry_serves_forget_every_less_one_hits_then_is_recomputed() -> None:
+    # The original counts the evaluation that stored an entry as its first use (reference
+    # §7.1): with forget_every = 100 an entry serves 99 hits, and the 100th lookup after it was
+    # stored misses. forget_every = 1, which the original rejects, serves one hit, as 2 does.
+    for forget, hits in ((100, 99), (3, 2), (2, 1), (1, 1)):
+        cache = FecCache(10, forget_every=forget)
+        assert cache.lookup(7) is None
+        cache.insert(7, 0.5)
+        assert [cache.lookup(7) for _ in range(hits + 1)] == [0.5] * hits + [None]
+        assert len(cache) == 0 and (cache.hits, cache.misses) == (hits, 2)
+        cache.insert(7, 0.5)  # stored afresh, it serves as many again
+        assert cache.lookup_into([7] * (hits + 1), range(hits + 1), [0.0] * (hits + 1)) == [hits]
     never = FecCache(10, forget_every=0)
     never.insert(7, 0.5)
     assert all(never.lookup(7) == 0.5 for _ in range(500))

@@ -345,26 +345,38 @@ def test_mutation_types_and_components_are_drawn_uniformly_with_weights() -> Non
     assert abs(comps[COMPONENTS[0]] / sum(comps.values()) - 0.5) < 0.05
 
 
-def test_alter_param_field_choice_is_equal_among_fields() -> None:
-    add = next(op.code for op in OPS if op.func == "+" and op.out is Kind.SCALAR)
-    set_vec = next(op.code for op in OPS if op.out is Kind.VECTOR and op.literals
-                   and op.literals[0].type is LitType.INDEX)
-    for instr, fields in (
-        (Instr(add, Cell(Kind.SCALAR, 2), (Cell(Kind.SCALAR, 3), Cell(Kind.SCALAR, 1))),
-         {"in0", "in1", "out"}),
-        (Instr(set_vec, Cell(Kind.VECTOR, 1), (), (1, 0.5)), {"out", "i", "c"}),
-    ):
-        cfg = with_types(BIG, "alter_param", ops=((0,), (), ()))
-        parent = Program((instr,))
-        r = rng(12)
-        n = 3000
-        records = [mutate(parent, r, cfg)[1] for _ in range(n)]
-        counts = Counter(rec.field for rec in records)
-        assert set(counts) == fields
-        for count in counts.values():
-            assert abs(count / n - 1 / len(fields)) < 0.04
-        for rec in records:
-            assert rec.component is COMPONENTS[0] and rec.position == 0
+def _instr_of(name: str) -> Instr:
+    """An instruction of the op named `name`, valid in BIG's memory."""
+    op = OPS[next(o.code for o in OPS if o.name == name)]
+    assert op.out is not None
+    ins = tuple(Cell(k, 1) for k in op.ins)
+    lits = tuple(1 if lit.type is LitType.INDEX else 0.5 for lit in op.literals)
+    return Instr(op.code, Cell(op.out, 1), ins, lits)
+
+
+# The original's Instruction::AlterParam (reference §2.3): inputs and output with equal odds;
+# for ops with literals the output 1/2, the literals sharing the other half.
+@pytest.mark.parametrize(("name", "odds"), [
+    ("SCALAR_SUM", {"in0": 1 / 3, "in1": 1 / 3, "out": 1 / 3}),
+    ("VECTOR_ABS", {"in0": 1 / 2, "out": 1 / 2}),
+    ("SCALAR_CONST_SET", {"out": 1 / 2, "c": 1 / 2}),
+    ("VECTOR_CONST_SET", {"out": 1 / 2, "i": 1 / 4, "c": 1 / 4}),
+    ("MATRIX_CONST_SET", {"out": 1 / 2, "i": 1 / 6, "j": 1 / 6, "c": 1 / 6}),
+    ("VECTOR_UNIFORM_SET", {"out": 1 / 2, "lo": 1 / 4, "hi": 1 / 4}),
+    ("MATRIX_GAUSSIAN_SET", {"out": 1 / 2, "mean": 1 / 4, "std": 1 / 4}),
+])
+def test_alter_param_picks_fields_with_the_originals_odds(name: str,
+                                                          odds: dict[str, float]) -> None:
+    cfg = with_types(BIG, "alter_param", ops=((0,), (), ()))
+    parent = Program((_instr_of(name),))
+    r = rng(12)
+    n = 6000
+    records = [mutate(parent, r, cfg)[1] for _ in range(n)]
+    assert all(rec.component is COMPONENTS[0] and rec.position == 0 for rec in records)
+    counts = Counter(rec.field for rec in records)
+    assert set(counts) == set(odds)
+    for field, p in odds.items():  # 5 standard errors at most
+        assert abs(counts[field] / n - p) < 5 * math.sqrt(p * (1 - p) / n), field
 
 
 def test_alter_param_changes_only_the_recorded_field() -> None:

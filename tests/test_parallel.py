@@ -22,16 +22,10 @@ from azdsl.config import Budget, Config, parse_config
 from azdsl.errors import ConfigError
 from azdsl.evolve import Interrupted, Result, Search
 from azdsl.islands import Begin, IslandHost, Request, RunSpec, States, Step, island_budget
-from azdsl.parallel import (
-    Execution,
-    IslandRun,
-    IslandSettings,
-    Pool,
-    assignment,
-    make_pool,
-)
+from azdsl.parallel import Execution, IslandRun, IslandSettings, make_pool
 from azdsl.parallel_local import InlinePool, LocalPool
 from azdsl.runfolder import CHECKPOINT, RunFolder, decode_checkpoint
+from azdsl.workers import Pool, assignment
 
 CONFIG = (
     SEARCH_TASKS
@@ -118,7 +112,7 @@ def test_islands_search_different_streams_on_the_same_tasks() -> None:
     host.handle(Step(45, {}))
     states = host.handle(States())
     assert states[0]["current"]["programs"] != states[1]["current"]["programs"]
-    a, b = (host.islands[i]._tasks(0)[0] for i in (0, 1))
+    a, b = (host.islands[i].search.tasks(0)[0] for i in (0, 1))
     assert all((x.x_train == y.x_train).all() for x, y in zip(a, b, strict=True))
 
 

@@ -25,9 +25,10 @@ from test_checkpoint_safety import State, contents, make_run, report, stopped_ru
 from azdsl.cli import main
 from azdsl.config import parse_config
 from azdsl.islands import Request, RunSpec
-from azdsl.parallel import LOST, MAX_RESTARTS, Execution, IslandRun, IslandSettings, WorkersLost
+from azdsl.parallel import MAX_RESTARTS, Execution, IslandRun, IslandSettings
 from azdsl.parallel_local import START_TRIES, InlinePool, LocalPool
 from azdsl.runfolder import CHECKPOINT, CONFIG, PROGRESS, RUN
+from azdsl.workers import LOST, WorkersLost
 
 ERROR = "azdsl: error: "
 

@@ -2,7 +2,8 @@
 
 One island is the single-process search (azdsl.evolve.Search, unchanged). More islands run
 through azdsl.parallel; the island settings are written to DIR/islands.json when the run
-starts, so a resumed run keeps them whatever --workers or --ray it is given.
+starts (`settings_files`) and read back by `azdsl resume` (`read_settings`), so a resumed run
+keeps them whatever --workers or --ray it is given.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def add_arguments(parser: Any, *, new_run: bool) -> None:
 
 def plan(args: argparse.Namespace) -> IslandSettings:
     """The island settings of a new run (before its folder is made: Ray errors come first)."""
-    from azdsl.parallel import IslandSettings, local_cores
+    from azdsl.parallel import IslandSettings
+    from azdsl.workers import local_cores
 
     cpus = local_cores()
     if args.ray is not None:  # connect now: a cluster that cannot be reached is a user error
@@ -63,7 +65,7 @@ def make_search(args: argparse.Namespace, settings: IslandSettings, config: Conf
 
     if settings.islands == 1:
         return Search(config, seed, args.backend, hooks)
-    return _island_run(args, settings, config, seed, args.backend, hooks)
+    return island_run(args, settings, config, seed, args.backend, hooks)
 
 
 def settings_files(settings: IslandSettings) -> dict[str, str]:
@@ -74,9 +76,29 @@ def settings_files(settings: IslandSettings) -> dict[str, str]:
                                 indent=2) + "\n"}
 
 
-def _island_run(args: argparse.Namespace, settings: IslandSettings, config: Config, seed: int,
-                backend: str, hooks: Hooks) -> Any:
-    from azdsl.parallel import Execution, IslandRun, assignment, local_cores
+def read_settings(folder: Path) -> IslandSettings | None:
+    """The island settings of a run folder; None for a single-process run."""
+    file = folder / ISLANDS
+    if not file.exists():
+        return None
+    from azdsl.parallel import IslandSettings
+    from azdsl.runfolder import RunError, read_json
+    from azdsl.state import StateError
+
+    data = read_json(file)
+    if not isinstance(data, dict) or data.get("format") != ISLANDS_FORMAT:
+        raise RunError(f"{file}: not azdsl island settings")
+    try:
+        return IslandSettings.from_json(data, "")
+    except StateError as exc:
+        raise RunError(f"{file}: {exc} (nothing was changed)") from None
+
+
+def island_run(args: argparse.Namespace, settings: IslandSettings, config: Config, seed: int,
+               backend: str, hooks: Hooks) -> Any:
+    """The IslandRun of a new or resumed run, where --workers and --ray say."""
+    from azdsl.parallel import Execution, IslandRun
+    from azdsl.workers import assignment, local_cores
 
     execution = Execution(args.workers, args.ray)
     if not args.quiet:
@@ -86,34 +108,3 @@ def _island_run(args: argparse.Namespace, settings: IslandSettings, config: Conf
         print(f"{settings.islands} islands, migration every {settings.migrate_every:,} "
               f"individuals, on {where}", file=sys.stderr)
     return IslandRun(config, seed, settings, backend=backend, hooks=hooks, execution=execution)
-
-
-def resume_islands(args: argparse.Namespace) -> int | None:
-    """`azdsl resume DIR` for a run of several islands; None for a single-process run."""
-    file = Path(args.dir) / ISLANDS
-    if not file.exists():
-        return None
-    from azdsl.commands.evolve import drive
-    from azdsl.parallel import IslandSettings
-    from azdsl.progress import ProgressBar, Tee
-    from azdsl.runfolder import RunError, RunFolder, read_json, restore_checkpoint
-    from azdsl.state import StateError
-
-    folder = RunFolder(args.dir)
-    run_info = folder.read_run()
-    data = read_json(file)
-    if not isinstance(data, dict) or data.get("format") != ISLANDS_FORMAT:
-        raise RunError(f"{file}: not azdsl island settings")
-    try:
-        settings = IslandSettings.from_json(data, "")
-    except StateError as exc:
-        raise RunError(f"{file}: {exc} (nothing was changed)") from None
-    config = folder.load_config(run_info)
-    bar = ProgressBar(quiet=args.quiet)
-    run = _island_run(args, settings, config, run_info["seed"], run_info["backend"],
-                      Tee(folder, bar))
-    restore_checkpoint(folder, run)
-    if not args.quiet and run.final is None:
-        print(f"resuming {folder.path} (seed {run_info['seed']}) after "
-              f"{run.total_individuals:,} individuals of finished experiments", file=sys.stderr)
-    return drive(folder, run, run_info, bar)

@@ -58,8 +58,8 @@ def stop_on_signal() -> Iterator[Callable[[], bool]]:
 def drive(folder: Any, search: Any, run_info: dict[str, Any], bar: Any) -> int:
     """Run a folder's search to the end (or a signal); print the report."""
     from azdsl.evolve import Interrupted
-    from azdsl.parallel import WorkersLost
     from azdsl.runfolder import RunError, WriteError, message
+    from azdsl.workers import WorkersLost
 
     resume = f"azdsl resume {folder.path}"
     with stop_on_signal() as stop:

@@ -24,19 +24,24 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from azdsl.commands._scale import resume_islands
+    from azdsl.commands._scale import island_run, read_settings
     from azdsl.commands.evolve import drive
     from azdsl.progress import ProgressBar, Tee
-    from azdsl.runfolder import RunFolder, open_search
+    from azdsl.runfolder import RunFolder, open_search, restore_checkpoint
 
-    status = resume_islands(args)
-    if status is not None:  # a run of several islands
-        return status
     folder = RunFolder(args.dir)
+    settings = read_settings(folder.path)
     bar = ProgressBar(quiet=args.quiet)
-    search, run_info = open_search(folder, hooks=Tee(folder, bar))
+    if settings is None:
+        search, run_info = open_search(folder, hooks=Tee(folder, bar))
+        after = f"{search.individuals_done():,} individuals"
+    else:  # a run of several islands: they continue from its checkpoint
+        run_info = folder.read_run()
+        search = island_run(args, settings, folder.load_config(run_info), run_info["seed"],
+                            run_info["backend"], Tee(folder, bar))
+        restore_checkpoint(folder, search)
+        after = f"{search.total_individuals:,} individuals of finished experiments"
     if not args.quiet and search.final is None:
-        done = search.individuals_done()
-        print(f"resuming {folder.path} (seed {run_info['seed']}) after {done:,} individuals",
+        print(f"resuming {folder.path} (seed {run_info['seed']}) after {after}",
               file=sys.stderr)
     return drive(folder, search, run_info, bar)
