@@ -115,7 +115,7 @@ class Hurdles:
 
 @dataclass(frozen=True)
 class TrainBudget:
-    """The original's train budget (reference §3.7): reject programs far costlier than a
+    """The original's train budget (docs/search.md): reject programs far costlier than a
     baseline program."""
 
     baseline: ProgramFile

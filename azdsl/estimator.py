@@ -1,6 +1,6 @@
 """A scikit-learn-style estimator: train an algorithm on a user's arrays, then predict with it.
 
-`fit` runs Setup, then Predict and Learn on every example as SEMANTICS §2 trains (the same
+`fit` runs Setup, then Predict and Learn on every example as docs/semantics.md trains (the same
 sigmoid for classification, the same stop on a NaN or too large error), keeping the memory;
 `predict` runs Predict only, on the trained memory (whose writes persist, as in validation).
 """

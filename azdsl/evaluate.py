@@ -1,4 +1,4 @@
-"""The train/validate/fitness protocol (SEMANTICS §2), written once for every backend.
+"""The train/validate/fitness protocol (docs/semantics.md), written once for every backend.
 
 `run_task` is plain Python in the subset Numba compiles (numpy arrays, ints, floats, loops; no
 objects, no exceptions, no calls to other module functions). The interpreter calls it as it
@@ -76,7 +76,7 @@ def run_task(
     errors: FloatArray,
     counts: IntArray,
 ) -> float:
-    """Train and validate one program on one task (SEMANTICS §2); return the task's fitness.
+    """Train and validate one program on one task (docs/semantics.md); return the task's fitness.
 
     Epoch 0 visits training examples 0..n_train-1 in order, later epochs perm[0..n_train-1].
     `errors` (any length, 0 for none) receives, for the first epoch only and as long as it
@@ -333,7 +333,7 @@ def evaluate(
     epochs: int | None = None,
     record: int = 0,
 ) -> Evaluation:
-    """Score `program` on `tasks` (SEMANTICS §2) with the named backend."""
+    """Score `program` on `tasks` (docs/semantics.md) with the named backend."""
     task_list = [tasks] if isinstance(tasks, Task) else list(tasks)
     if not task_list:
         raise ConfigError("no tasks to evaluate on")

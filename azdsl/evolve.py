@@ -1,6 +1,6 @@
 """The search: regularized evolution or random search, and the experiment driver around it.
 
-SEMANTICS §4 / reference §6: each experiment searches on T_search (new task seeds when asked),
+docs/search.md: each experiment searches on T_search (new task seeds when asked),
 its best program is scored on T_select, experiments repeat until the select fitness exceeds
 `sufficient_fitness` or `max_experiments` ran, and the chosen program is scored once on
 T_final. One root seed feeds np.random.SeedSequence, split per experiment and per concern
@@ -383,7 +383,7 @@ class Search:
         start = time.monotonic()
         ended = self._spent(ex)
         while not ended and ex.individuals < until:
-            if ex.population.full and self._compiled_ok(ex):
+            if ex.population.full and self._compiled_ok():
                 ended = self._compiled_children(ex, until, start)
             else:
                 ended = self._python_children(ex, until, start)
@@ -544,9 +544,8 @@ class Search:
                     or (b.max_individuals and ex.individuals >= b.max_individuals)
                     or (b.max_seconds and ex.seconds >= b.max_seconds))
 
-    def _compiled_ok(self, ex: _Experiment) -> bool:
-        return self.compiled and ex.hurdle is None and searchfast.supported(
-            self.config.method, self.backend, False, self.sizes)
+    def _compiled_ok(self) -> bool:
+        return self.compiled and searchfast.supported(self.backend, self.sizes)
 
     def _loop(self, ex: _Experiment) -> FastLoop:
         """The compiled loop on this experiment's state (azdsl.searchfast), built once: it
@@ -566,7 +565,8 @@ class Search:
         loop = FastLoop(mcfg, self.sizes, self._tasks_of(ex)[0],
                         (fec.num_train, fec.num_valid), self.config.max_abs_error,
                         self.config.combine, ex.fec, fec.structural_cache_size,
-                        budget.limits if budget else None, capacity)
+                        budget.limits if budget else None, capacity,
+                        self.config.method == "random", ex.hurdle)
         loop.load(ex.population, ex.tournament, ex.mutation_rng, ex.best_program,
                   ex.best_fitness)
         ex.fast = loop
@@ -625,7 +625,7 @@ class Search:
         individuals = ex.individuals
         steps_before = ex.train_steps
         scorer.train_steps = 0
-        if self._compiled_ok(ex):
+        if self._compiled_ok():
             until = min(until, individuals + pop.capacity - len(programs))
         ended = False
         next_poll = individuals  # the clock is read every _POLL children only

@@ -1,4 +1,4 @@
-"""Functional equivalence checking (SEMANTICS §4, reference §7) and the structural cache.
+"""Functional equivalence checking (docs/search.md) and the structural cache.
 
 FEC: before a full evaluation, a child runs on the first few training and validation examples
 of each task with a fixed random stream; the exact errors, the task index and the number of

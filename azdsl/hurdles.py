@@ -66,6 +66,11 @@ class Hurdle:
             self.stopped += 1
         return ok
 
+    def assign(self, other: Hurdle) -> None:
+        """Take over another hurdle's window and counters (the compiled search loop's)."""
+        self._order, self._sorted = other._order, other._sorted
+        self.recorded, self.stopped = other.recorded, other.stopped
+
     def state(self) -> dict[str, Any]:
         """JSON-ready state (the window changes results, so checkpoints keep it)."""
         return {"tasks": self.tasks, "percentile": self.percentile, "warmup": self.warmup,

@@ -263,6 +263,25 @@ def config_needs(config: Config, programs: Sequence[Program] = ()) -> list[Need]
     return needs
 
 
+# Needs that every island has its own of (in whichever process it runs), and needs that every
+# worker process holds a copy of (the search tasks; the driver alone scores the held-out ones).
+_PER_ISLAND = ("search.population_size", "fec", "fec.structural_cache_size")
+
+
+def island_needs(config: Config, islands: int, workers: int) -> list[Need]:
+    """What an island run on `workers` local processes allocates on this machine."""
+    scaled = []
+    for need in config_needs(config):
+        if need.key in _PER_ISLAND and islands > 1:
+            need = Need("--islands", f"{islands} islands x ({need.key}: {need.what})",
+                        need.bytes * islands)
+        elif need.key.startswith("search_tasks") and workers > 1:
+            need = Need("--workers", f"{workers} worker processes x ({need.key}: {need.what})",
+                        need.bytes * workers)
+        scaled.append(need)
+    return scaled
+
+
 # ---- programs ----------------------------------------------------------------------------------
 
 

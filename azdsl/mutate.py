@@ -1,4 +1,4 @@
-"""Random instructions and programs, and the eight mutation types (SEMANTICS §3).
+"""Random instructions and programs, and the eight mutation types (docs/search.md).
 
 Everything is a pure function of its inputs and an explicit numpy Generator. The search calls
 `mutate` tens of thousands of times a second, so a config precomputes its tables once (cells per
@@ -43,7 +43,7 @@ MUTATION_TYPES: tuple[str, ...] = (
 
 _OP_CODE_BY_NAME = {op.name: op.code for op in OPS}
 
-# The paper's demo search space (SEMANTICS §6): `s = c`, dot, scalar -, scalar *,
+# The paper's demo search space (docs/search.md): `s = c`, dot, scalar -, scalar *,
 # scalar-vector *, vector +.
 DEMO_OPS: tuple[int, ...] = tuple(
     _OP_CODE_BY_NAME[name]
@@ -67,7 +67,7 @@ _BLOCK = 16  # uniforms drawn from the generator at a time (one call costs about
 
 @dataclass(frozen=True)
 class MutationConfig:
-    """The search space and the mutation settings. Defaults are the paper's demo (SEMANTICS §6).
+    """The search space and the mutation settings. Defaults are the paper's demo (docs/search.md).
 
     Per-component triples are in the order Setup, Predict, Learn. Op lists hold op codes;
     a repeated code (or mutation type) weighs more. Size limits are inclusive.

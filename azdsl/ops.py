@@ -62,7 +62,7 @@ class LitType(enum.Enum):
 
 
 class LitInit(enum.Enum):
-    """How a fresh instruction draws a literal (SEMANTICS §3)."""
+    """How a fresh instruction draws a literal (docs/search.md)."""
 
     OPEN_PM1 = "uniform(-1, 1) open"  # scalar constant
     PM1 = "uniform[-1, 1)"
@@ -71,7 +71,7 @@ class LitInit(enum.Enum):
 
 
 class LitMutation(enum.Enum):
-    """How a literal mutates (SEMANTICS §3)."""
+    """How a literal mutates (docs/search.md)."""
 
     LOG_OR_FLIP = "flip sign with p=0.1, else multiply by exp(N(0,1))"
     LOG = "multiply by exp(N(0,1)); never flips (a std stays non-negative)"
@@ -155,7 +155,7 @@ class Op:
 
 
 # ---- numpy reference semantics ------------------------------------------------------------
-# Reductions accumulate one term at a time in index order (SEMANTICS §1), never np.sum/np.dot.
+# Reductions accumulate one term at a time in index order (docs/semantics.md), never np.sum/np.dot.
 
 
 def _seq_sum(values: Any) -> np.float64:

@@ -1,4 +1,4 @@
-"""Program -> canonical text (DSL.md "Canonical form"), the inverse of azdsl.parse."""
+"""Program -> canonical text (docs/language.md, "Canonical form"), the inverse of azdsl.parse."""
 
 from __future__ import annotations
 

@@ -1,16 +1,18 @@
-"""The compiled search loop: regularized evolution children in Numba, draw for draw as Python.
+"""The compiled search loop: the search's children in Numba, draw for draw as Python.
 
-`FastLoop` holds one experiment's state as arrays (population, generators, FEC cache, memo)
-and runs children in chunks with one compiled call: tournament, mutation (searchkernel),
-pruning and lowering, the memo, the FEC probe and lookups, the VM evaluation, the ring
-buffer. Between chunks the Python driver (evolve.py) reports progress, checks the clock and
-writes checkpoints; `export` writes the arrays back into the Python objects (Population,
-Uniforms, generator states, FecCache), so checkpoints, resumes and the pure-Python path see
-one and the same state. The loop is generated per F next to the VM module it calls (so
-Numba's cache works) from `_LOOP`, whose name carries a hash of everything it inlines.
+`FastLoop` holds one experiment's state as arrays (population, generators, FEC cache, memo,
+hurdle window) and runs children in chunks with one compiled call: tournament and mutation or
+a fresh random program (searchkernel), pruning and lowering, the memo, the FEC probe and
+lookups, the VM evaluation (on the hurdle tasks first, with hurdles), the ring buffer. Between
+chunks the Python driver (evolve.py) reports progress, checks the clock and writes
+checkpoints; `export` writes the arrays back into the Python objects (Population, Uniforms,
+generator states, FecCache, Hurdle), so checkpoints, resumes and the pure-Python path see one
+and the same state. The loop is generated per F next to the VM module it calls (so Numba's
+cache works) from `_LOOP`, whose name carries a hash of everything it inlines.
 
-It serves the common case: evolution on the VM, no hurdles, at most 64 memory cells. Other
-searches run the Python loop, which defines what this one computes.
+It serves every search on the VM with at most 64 memory cells: regularized evolution or random
+search, with or without FEC, the memo, the train budget and hurdles. Other searches (other
+backends, larger memories) run the Python loop, which defines what this one computes.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy.typing as npt
 
 from azdsl import rng as azrng
 from azdsl.fec import PROBE_SEED, FecCache
+from azdsl.hurdles import Hurdle
 from azdsl.mutate import MUTATION_TYPES, MutationConfig, alter_choices
 from azdsl.ops import OPS, Kind, LitInit, LitMutation, LitType
 from azdsl.population import Population, Uniforms
@@ -39,6 +42,10 @@ from azdsl.searchkernel import (
     F_HITS,
     F_MISSES,
     F_TAIL,
+    H_COUNT,
+    H_HEAD,
+    H_RECORDED,
+    H_STOPPED,
     INIT_INDEX,
     INIT_OPEN_PM1,
     INIT_PM1,
@@ -182,7 +189,8 @@ from numba import njit
 
 from azdsl.fec import _probe_hashes
 from azdsl.searchkernel import (
-    fec_insert, fec_lookup, memo_slot, mutate_into, pcg_fill, prune_lower,
+    fec_insert, fec_lookup, hurdle_passes, memo_slot, mutate_into, pcg_fill, prune_lower,
+    random_into,
 )
 
 evaluate_batch = sys.modules[{vm_module!r}].evaluate_batch
@@ -191,7 +199,21 @@ REJECT_SALT = np.uint64({reject_salt})
 
 
 @njit(cache=True, error_model="numpy")
-def score(cr, cl, cn, seed, g, t, mem_tables, lw, memo, fec, tasks, counters):
+def combined(per_task, count, median, scratch):
+    """combine_fitness of the first `count` tasks (azdsl.evaluate)."""
+    if median:
+        part = scratch[:count]
+        part[:] = per_task[:count]
+        part.sort()
+        return part[count // 2]
+    total = 0.0
+    for k in range(count):
+        total += per_task[k]
+    return total / count
+
+
+@njit(cache=True, error_model="numpy")
+def score(cr, cl, cn, seed, g, t, mem_tables, lw, memo, fec, tasks, hurdle, counters):
     """Scorer.score for the child in cr/cl/cn (see azdsl.scorer)."""
     (t_out, t_arity, t_in, t_nlit, t_init, t_mut, t_littype, t_partial, t_random,
      t_cost, t_alter, t_nalter) = t
@@ -204,6 +226,7 @@ def score(cr, cl, cn, seed, g, t, mem_tables, lw, memo, fec, tasks, counters):
      f_perm, f_nt, f_nv, f_ep, ep_mask, fit2, perr, nerr, cnt, seeds1, probe_seed,
      num_train, zeros, max_abs_error, median, budget_on, limits, per_task, missing,
      real_sorted) = tasks
+    (h_on, h_tasks, h_percentile, h_warmup, h_order, h_sorted, h_ints) = hurdle
     n_tasks = per_task.shape[0]
     rejected = False
     if budget_on:
@@ -260,7 +283,6 @@ def score(cr, cl, cn, seed, g, t, mem_tables, lw, memo, fec, tasks, counters):
     floats = out_floats[: n_live * float_width]
     for k in range(n_tasks):
         per_task[k] = 0.0
-    n_missing = 0
     if fec_on:
         if not m_known[slot]:
             evaluate_batch(ints, floats, bounds2, layout2, probe_seed, p_x, p_y, p_xv, p_yv,
@@ -275,78 +297,80 @@ def score(cr, cl, cn, seed, g, t, mem_tables, lw, memo, fec, tasks, counters):
             m_psteps[slot] = steps
             m_known[slot] = True
         counters[1] += m_psteps[slot]
-        for k in range(n_tasks):
-            value = fec_lookup(m_probe[slot, k], f_keys, f_fit, f_served, f_prev, f_next,
-                               f_bnext, f_buckets, f_ints)
-            if value != value:
-                missing[n_missing] = k
-                n_missing += 1
-            else:
-                per_task[k] = value
-    else:
-        for k in range(n_tasks):
-            missing[k] = k
-        n_missing = n_tasks
-    if n_missing > 0 and not rejected:
-        known = not random
-        if known:
-            for j in range(n_missing):
-                if m_fit[slot, missing[j]] != m_fit[slot, missing[j]]:
-                    known = False
-                    break
-        if known:
-            for j in range(n_missing):
-                k = missing[j]
-                per_task[k] = m_fit[slot, k]
-                counters[1] += m_steps[slot, k]
-        else:
-            counters[4] += 1
-            seeds1[0] = seed
-            if n_missing == n_tasks:
-                full_epochs = f_ep
-            else:
-                ep_mask[:] = 0
+    # Scorer._resolve on tasks lo..hi-1: from the FEC cache where it hits, else from the memo
+    # or evaluated (and then inserted). With hurdles (azdsl.hurdles) twice: the first tasks,
+    # then the rest only if the child passes; a stopped child's other tasks count as 0.
+    lo = 0
+    hi = h_tasks if h_on else n_tasks
+    while True:
+        n_missing = 0
+        for k in range(lo, hi):
+            if fec_on:
+                value = fec_lookup(m_probe[slot, k], f_keys, f_fit, f_served, f_prev, f_next,
+                                   f_bnext, f_buckets, f_ints)
+                if value == value:
+                    per_task[k] = value
+                    continue
+            missing[n_missing] = k
+            n_missing += 1
+        if n_missing > 0 and not rejected:
+            known = not random
+            if known:
                 for j in range(n_missing):
-                    ep_mask[missing[j]] = f_ep[missing[j]]
-                full_epochs = ep_mask
-            evaluate_batch(ints, floats, bounds2, layout2, seeds1, f_x, f_y, f_xv, f_yv,
-                           f_perm, f_nt, f_nv, full_epochs, cls, tidx, max_abs_error, fit2,
-                           nerr, cnt)
+                    if m_fit[slot, missing[j]] != m_fit[slot, missing[j]]:
+                        known = False
+                        break
+            if known:
+                for j in range(n_missing):
+                    k = missing[j]
+                    per_task[k] = m_fit[slot, k]
+                    counters[1] += m_steps[slot, k]
+            else:
+                counters[4] += 1
+                seeds1[0] = seed
+                if n_missing == n_tasks:
+                    full_epochs = f_ep
+                else:
+                    ep_mask[:] = 0
+                    for j in range(n_missing):
+                        ep_mask[missing[j]] = f_ep[missing[j]]
+                    full_epochs = ep_mask
+                evaluate_batch(ints, floats, bounds2, layout2, seeds1, f_x, f_y, f_xv, f_yv,
+                               f_perm, f_nt, f_nv, full_epochs, cls, tidx, max_abs_error, fit2,
+                               nerr, cnt)
+                for j in range(n_missing):
+                    k = missing[j]
+                    per_task[k] = fit2[0, k]
+                    counters[1] += cnt[0, k, 2]
+                    if not random:
+                        m_fit[slot, k] = fit2[0, k]
+                        m_steps[slot, k] = cnt[0, k, 2]
+        if fec_on:
             for j in range(n_missing):
                 k = missing[j]
-                per_task[k] = fit2[0, k]
-                counters[1] += cnt[0, k, 2]
-                if not random:
-                    m_fit[slot, k] = fit2[0, k]
-                    m_steps[slot, k] = cnt[0, k, 2]
-    if fec_on:
-        for j in range(n_missing):
-            k = missing[j]
-            fec_insert(m_probe[slot, k], per_task[k], 0, f_keys, f_fit, f_served, f_prev,
-                       f_next, f_bnext, f_buckets, f_ints)
-    if median:
-        for k in range(n_tasks):
-            real_sorted[k] = per_task[k]
-        real_sorted.sort()
-        return real_sorted[n_tasks // 2]
-    total = 0.0
-    for k in range(n_tasks):
-        total += per_task[k]
-    return total / n_tasks
+                fec_insert(m_probe[slot, k], per_task[k], 0, f_keys, f_fit, f_served, f_prev,
+                           f_next, f_bnext, f_buckets, f_ints)
+        if hi == n_tasks or not hurdle_passes(combined(per_task, hi, median, real_sorted),
+                                              h_percentile, h_warmup, h_order, h_sorted,
+                                              h_ints):
+            return combined(per_task, n_tasks, median, real_sorted)
+        lo = hi
+        hi = n_tasks
 
 
 @njit(cache=True, error_model="numpy")
-def run_chunk(limit, counters, budget, pop, ring, tour, mut, child, best, g, t, mem_tables,
-              lw, memo, fec, tasks):
-    """Up to `limit` children of regularized evolution; counters[5] says why it stopped
-    (0 limit, 1 train steps, 2 individuals)."""
+def run_chunk(limit, counters, budget, random_search, pop, ring, tour, mut, child, best, g, t,
+              mem_tables, lw, memo, fec, tasks, hurdle):
+    """Up to `limit` children of regularized evolution (or of random search: fresh random
+    programs); counters[5] says why it stopped (0 limit, 1 train steps, 2 individuals)."""
     max_steps, max_individuals, eval_base = budget
     pop_rows, pop_lits, pop_n, pop_fit = pop
     t_st, t_buf, t_pos, t_start, t_size = tour
     m_st, m_buf, m_pos = mut
     cr, cl, cn = child
     b_rows, b_lits, b_n, b_fit = best
-    (mem, allowed, n_allowed, mutable, handlers, mins, maxs, dim, mutate_prob) = g
+    (mem, allowed, n_allowed, mutable, handlers, mins, maxs, dim, mutate_prob,
+     init_sizes) = g
     (t_out, t_arity, t_in, t_nlit, t_init, t_mut, t_littype, t_partial, t_random,
      t_cost, t_alter, t_nalter) = t
     size = pop_fit.shape[0]
@@ -358,29 +382,34 @@ def run_chunk(limit, counters, budget, pop, ring, tour, mut, child, best, g, t, 
         if max_individuals > 0 and counters[0] >= max_individuals:
             counters[5] = 2
             return
-        parent = 0
-        parent_fit = 0.0
-        for k in range(t_size):
-            if t_pos[0] == t_pos[1]:
-                t_start[:] = t_st
-                pcg_fill(t_st, t_buf)
-                t_pos[1] = t_buf.shape[0]
-                t_pos[0] = 0
-            u = t_buf[t_pos[0]]
-            t_pos[0] += 1
-            slot = int(u * size)
-            if k == 0 or pop_fit[slot] > parent_fit:
-                parent = slot
-                parent_fit = pop_fit[slot]
-        total = pop_n[parent, 0] + pop_n[parent, 1] + pop_n[parent, 2]
-        cr[:total] = pop_rows[parent, :total]
-        cl[:total] = pop_lits[parent, :total]
-        cn[:] = pop_n[parent]
-        mutate_into(cr, cl, cn, m_st, m_buf, m_pos, t_out, t_arity, t_in, t_nlit, t_init,
-                    t_mut, t_alter, t_nalter, mem, allowed, n_allowed, mutable, handlers, mins,
-                    maxs, dim, mutate_prob)
+        if random_search:
+            random_into(cr, cl, cn, m_st, m_buf, m_pos, t_out, t_arity, t_in, t_nlit, t_init,
+                        mem, allowed, n_allowed, init_sizes, dim)
+        else:
+            parent = 0
+            parent_fit = 0.0
+            for k in range(t_size):
+                if t_pos[0] == t_pos[1]:
+                    t_start[:] = t_st
+                    pcg_fill(t_st, t_buf)
+                    t_pos[1] = t_buf.shape[0]
+                    t_pos[0] = 0
+                u = t_buf[t_pos[0]]
+                t_pos[0] += 1
+                slot = int(u * size)
+                if k == 0 or pop_fit[slot] > parent_fit:
+                    parent = slot
+                    parent_fit = pop_fit[slot]
+            total = pop_n[parent, 0] + pop_n[parent, 1] + pop_n[parent, 2]
+            cr[:total] = pop_rows[parent, :total]
+            cl[:total] = pop_lits[parent, :total]
+            cn[:] = pop_n[parent]
+            mutate_into(cr, cl, cn, m_st, m_buf, m_pos, t_out, t_arity, t_in, t_nlit, t_init,
+                        t_mut, t_alter, t_nalter, mem, allowed, n_allowed, mutable, handlers,
+                        mins, maxs, dim, mutate_prob)
         seed = np.uint64(eval_base) + np.uint64(counters[0])
-        value = score(cr, cl, cn, seed, g, t, mem_tables, lw, memo, fec, tasks, counters)
+        value = score(cr, cl, cn, seed, g, t, mem_tables, lw, memo, fec, tasks, hurdle,
+                      counters)
         slot = ring[0]
         total = cn[0] + cn[1] + cn[2]
         pop_rows[slot, :total] = cr[:total]
@@ -417,14 +446,42 @@ def loop_module(dim: int) -> ModuleType:
     return load_module(content_stem(f"azdsl_search_F{dim}", source), source)
 
 
+# ---- the hurdle window as arrays --------------------------------------------------------------
+
+
+def hurdle_arrays(hurdle: Hurdle | None) -> tuple[Any, ...]:
+    """What the loop's kernel (searchkernel.hurdle_passes) holds of a hurdle: (on, tasks,
+    percentile, warmup, the window as a ring, the window sorted, ints indexed by H_*)."""
+    if hurdle is None:
+        return (False, 0, 0.0, 0, np.zeros(1), np.zeros(1), np.zeros(4, dtype=np.int64))
+    values = hurdle.state()["values"]
+    order = np.zeros(hurdle.window)
+    order[: len(values)] = values
+    ordered = np.zeros(hurdle.window)
+    ordered[: len(values)] = sorted(values)
+    ints = np.zeros(4, dtype=np.int64)
+    ints[H_COUNT] = len(values)
+    ints[H_RECORDED] = hurdle.recorded
+    ints[H_STOPPED] = hurdle.stopped
+    return (True, hurdle.tasks, float(hurdle.percentile), hurdle.warmup, order, ordered, ints)
+
+
+def export_hurdle(arrays: tuple[Any, ...], hurdle: Hurdle) -> None:
+    """Write the window and counters of `hurdle_arrays` back into `hurdle`."""
+    order, ints = arrays[4], arrays[6]
+    count, head = int(ints[H_COUNT]), int(ints[H_HEAD])
+    values = [float(order[(head + i) % order.shape[0]]) for i in range(count)]
+    hurdle.assign(Hurdle.from_state({**hurdle.state(), "values": values,
+                                     "recorded": int(ints[H_RECORDED]),
+                                     "stopped": int(ints[H_STOPPED])}))
+
+
 # ---- one experiment's state as arrays -------------------------------------------------------
 
 
-def supported(config_method: str, backend: str, hurdles: bool, sizes: tuple[int, int, int]
-              ) -> bool:
+def supported(backend: str, sizes: tuple[int, int, int]) -> bool:
     """Whether the compiled loop can run this search (else the Python loop runs it)."""
-    return (config_method == "evolution" and backend == "vm" and not hurdles
-            and sum(sizes) <= MAX_CELLS)
+    return backend == "vm" and sum(sizes) <= MAX_CELLS
 
 
 class FastLoop:
@@ -433,7 +490,7 @@ class FastLoop:
     def __init__(self, mcfg: MutationConfig, sizes: tuple[int, int, int], tasks: list[Task],
                  probe: tuple[int, int], max_abs_error: float, combine: str,
                  fec: FecCache | None, memo_size: int, budget_limits: list[float] | None,
-                 capacity: int) -> None:
+                 capacity: int, random_search: bool, hurdle: Hurdle | None) -> None:
         from azdsl import vm
         from azdsl.evaluate import Settings
 
@@ -454,7 +511,8 @@ class FastLoop:
             np.array([c for c in range(3) if ops[c]], dtype=np.int64),
             np.array([MUTATION_TYPES.index(m) for m in mcfg.mutation_types], dtype=np.int64),
             np.array(mcfg.min_sizes, dtype=np.int64), np.array(mcfg.max_sizes, dtype=np.int64),
-            mcfg.dim, float(mcfg.mutate_prob))
+            mcfg.dim, float(mcfg.mutate_prob), np.array(mcfg.init_sizes, dtype=np.int64))
+        self.random_search = random_search
         self.capacity = capacity  # rows per program
         ns, nv, _ = sizes
         dim = self.dim
@@ -481,6 +539,8 @@ class FastLoop:
                      np.zeros((slots, n), dtype=np.int64), np.zeros(1, dtype=np.int64))
         self.fec_cache = fec
         self.fec = self._fec_arrays(fec)
+        self.hurdle_object = hurdle
+        self.hurdle = hurdle_arrays(hurdle)
         full = vm.PackedTasks.pack(tasks, Settings())
         probe_tasks = vm.PackedTasks.pack(
             tasks, Settings(num_train=probe[0], num_valid=probe[1], epochs=1))
@@ -568,8 +628,9 @@ class FastLoop:
         tour = (self.tour[0], self.tour[1], self.tour[2], self.tour[3], tournament_size)
         self.module.run_chunk(
             limit, c, (max_steps, max_individuals, np.uint64(eval_base & azrng.MASK)),
-            self.pop, self.ring, tour, (self.mut_state, *self.mut_buf), self.child, self.best,
-            self.g, self.t, self.mem_tables, self.lw, self.memo, self.fec, self.tasks)
+            self.random_search, self.pop, self.ring, tour, (self.mut_state, *self.mut_buf),
+            self.child, self.best, self.g, self.t, self.mem_tables, self.lw, self.memo, self.fec,
+            self.tasks, self.hurdle)
         return int(c[0]) - individuals, int(c[1]) - train_steps, int(c[5])
 
     def export(self, pop: Population, tournament: Uniforms,
@@ -594,6 +655,8 @@ class FastLoop:
         mutation_rng.bit_generator.state = pcg_to_state(self.mut_state)
         if self.fec_cache is not None:
             self._export_fec(self.fec_cache)
+        if self.hurdle_object is not None:
+            export_hurdle(self.hurdle, self.hurdle_object)
         return decode(self.best[0], self.best[1], self.best[2]), float(self.best[3][0])
 
     def _export_fec(self, fec: FecCache) -> None:
@@ -619,6 +682,8 @@ class FastLoop:
         if self.fec_cache is not None:
             self.fec_cache.hits, self.fec_cache.misses = self.fec_counts()
         scorer.memo.hits = self.memo_hits()
+        if self.hurdle_object is not None:
+            self.hurdle_object.stopped = int(self.hurdle[-1][H_STOPPED])
 
     def fec_counts(self) -> tuple[int, int]:
         ints = self.fec[-1]

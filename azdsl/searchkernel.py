@@ -7,11 +7,12 @@ either way (tests hold the two paths equal):
 - `pcg_*`: numpy's PCG64 (128-bit LCG, XSL-RR output) and Generator.random(), so the kernel
   continues the very generators the Python path uses (their state dicts are exchanged).
 - `mutate_into`: mutate.mutate on array programs, consuming uniforms in the same order and in
-  the same blocks of 16 (mutate._Draws).
+  the same blocks of 16 (mutate._Draws); `random_into`: mutate.random_program (random search).
 - `prune_lower`: liveness.live_mask on cell bitmasks, the live code lowered to the VM's rows,
   and a 128-bit key of the live code with cells renamed as simplify.simplify renames them
   (for the structural memo: equal keys mean equal simplified programs, which score alike).
-- `fec_*`: fec.FecCache as a chained hash table with an LRU list; `memo_*`: the memo.
+- `fec_*`: fec.FecCache as a chained hash table with an LRU list; `memo_*`: the memo;
+  `hurdle_passes`: hurdles.Hurdle's window as a ring and a sorted copy.
 
 Programs are rows (op, out, in0, in1) of cells encoded kind * 256 + index (-1: none) with
 three float64 literals, Setup, Predict and Learn one after another; `n[c]` counts each
@@ -300,6 +301,30 @@ def mutate_into(
     removed = int(draw(st, buf, pos) * (size + 1))
     _close(rows, lits, n, start + removed)
     n[c] -= 1
+
+
+@njit(cache=True)
+def random_into(
+    rows: Arr, lits: Arr, n: Arr,
+    st: Arr, buf: Arr, pos: Arr,
+    t_out: Arr, t_arity: Arr, t_in: Arr,
+    t_nlit: Arr, t_init: Arr,
+    mem: Arr, allowed: Arr, n_allowed: Arr,
+    init_sizes: Arr, dim: int,
+) -> None:
+    """A fresh random program of the init sizes in rows/lits/n, exactly as
+    mutate.random_program would draw it (a fresh block of draws: pos is reset here)."""
+    pos[0] = 0
+    pos[1] = 0
+    at = 0
+    for c in range(3):
+        n[c] = init_sizes[c]
+        for _ in range(init_sizes[c]):
+            # A component without ops is all `pass` (op 0, which _fresh writes drawing nothing).
+            op = allowed[c, int(draw(st, buf, pos) * n_allowed[c])] if n_allowed[c] > 0 else 0
+            _fresh(op, rows, lits, at, t_out, t_arity, t_in, t_nlit, t_init, mem, dim, st, buf,
+                   pos)
+            at += 1
 
 
 @njit(cache=True)
@@ -595,3 +620,41 @@ def memo_slot(key: Arr, keys: Arr, used: Arr) -> int:
             return int(at)
         at = (at + 1) & mask
     return int(-1 - at)
+
+
+# ---- hurdles: the window of partial fitnesses -------------------------------------------------
+# ints: [head of the ring `order` (its oldest value), values held, recorded, stopped]
+H_HEAD, H_COUNT, H_RECORDED, H_STOPPED = range(4)
+
+
+@njit(cache=True)
+def hurdle_passes(partial: float, percentile: float, warmup: int, order: Arr, ordered: Arr,
+                  ints: Arr) -> bool:
+    """hurdles.Hurdle.passes: `order` is the window oldest first (a ring), `ordered` the same
+    values sorted."""
+    count = ints[H_COUNT]
+    ok = True
+    if ints[H_RECORDED] >= warmup and count > 0:
+        ok = partial >= ordered[math.floor(percentile / 100.0 * (count - 1))]
+    value = partial if partial == partial else 0.0  # a NaN counts as the floor
+    window = order.shape[0]
+    if count == window:  # the oldest leaves: its place in `ordered` closes
+        head = ints[H_HEAD]
+        oldest = order[head]
+        order[head] = value
+        ints[H_HEAD] = (head + 1) % window
+        at = np.searchsorted(ordered[:count], oldest)
+        for i in range(at, count - 1):
+            ordered[i] = ordered[i + 1]
+        count -= 1
+    else:
+        order[(ints[H_HEAD] + count) % window] = value
+    at = np.searchsorted(ordered[:count], value, side="right")
+    for i in range(count, at, -1):
+        ordered[i] = ordered[i - 1]
+    ordered[at] = value
+    ints[H_COUNT] = count + 1
+    ints[H_RECORDED] += 1
+    if not ok:
+        ints[H_STOPPED] += 1
+    return ok

@@ -1,9 +1,9 @@
-"""Tasks (SEMANTICS §5): generated regression, projected binary image classification, .npz data.
+"""Tasks (docs/semantics.md): generated regression, projected binary images, .npz data.
 
 Every task is a pure function of (kind, F, sizes, seeds): generators draw from numpy's
 Generator(PCG64) seeded with (seed, salt), and every sum runs one term at a time in index order
 (never BLAS), so the same seeds give the same bits on every machine. Bit parity with the
-original's MT19937 streams is not attempted (reference §11.15).
+original's MT19937 streams is not attempted (see docs/search.md, differences from the original).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ _PERM_SALT = 3274582109
 _PAIR_SALT = 856572777
 _SPLIT_SALT = 2024061101
 
-# The original's default seed lists (reference §8.1), continued by +1 past their end.
+# The original's default seed lists, continued by +1 past their end.
 DEFAULT_PARAM_SEEDS = (1001, 1012, 1010, 1000, 1006, 1008, 1007, 1003)
 DEFAULT_DATA_SEEDS = (11001, 11012, 11010, 11000, 11006, 11008, 11007, 11003)
 

@@ -3,6 +3,12 @@
     python benchmarks/bench_search.py                 # throughput, FEC on and off
     python benchmarks/bench_search.py --solve 1 2 3   # also time to solve for these seeds
     python benchmarks/bench_search.py --python        # the pure-Python loop, for comparison
+    python benchmarks/bench_search.py --fec-individuals 0 --nofec-individuals 0 \
+        --random-individuals 200000 --hurdles-individuals 30000  # the rows below only
+
+`--random-individuals N`: the demo with evolution and with random search, back to back, and
+their ratio. `--hurdles-individuals N`: examples/projected_binary.toml (one experiment) with
+hurdles off and on, back to back: CPU time and train steps per child.
 
 Throughput counts individuals (children evaluated, cache hits included) per CPU second of one
 process (time.process_time), as BENCHMARKS.md does; Numba compiles before the clock starts.
@@ -18,12 +24,13 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from azdsl.config import Config, load_config  # noqa: E402
-from azdsl.evolve import Search  # noqa: E402
+from azdsl.evolve import NoHooks, Search  # noqa: E402
 
 ORIGINAL = {
     "fec": 26_100,  # demo, FEC on, 815,000 individuals
@@ -50,15 +57,61 @@ def warm(config: Config, compiled: bool) -> None:
     search.run()
 
 
-def throughput(config: Config, individuals: int, fec: bool, seed: int,
-               compiled: bool) -> tuple[float, float]:
-    """(individuals per CPU second, CPU seconds) of one experiment of `individuals`."""
-    search = Search(one_experiment(config, individuals, fec), seed, "vm")
+class LastRecord(NoHooks):
+    """Keeps the last progress record (an experiment's, with done = True, comes at its end)."""
+
+    record: dict[str, Any]
+
+    def progress(self, record: dict[str, Any]) -> None:
+        self.record = record
+
+
+def measure(config: Config, individuals: int, fec: bool, seed: int,
+            compiled: bool) -> tuple[float, dict[str, Any]]:
+    """(CPU seconds, the last progress record) of one experiment of `individuals`."""
+    hooks = LastRecord()
+    search = Search(one_experiment(config, individuals, fec), seed, "vm", hooks)
     search.compiled = compiled
     start = time.process_time()
     search.run()
-    seconds = time.process_time() - start
+    return time.process_time() - start, hooks.record
+
+
+def throughput(config: Config, individuals: int, fec: bool, seed: int,
+               compiled: bool) -> tuple[float, float]:
+    """(individuals per CPU second, CPU seconds) of one experiment of `individuals`."""
+    seconds, _ = measure(config, individuals, fec, seed, compiled)
     return individuals / seconds, seconds
+
+
+def random_vs_evolution(demo: Config, individuals: int, seed: int, compiled: bool) -> None:
+    """The demo (FEC on) with evolution, then random search: individuals per CPU second."""
+    print(f"\n{'demo, FEC on':<18} {'individuals':>11} {'CPU s':>7} {'azdsl ind/s':>12}")
+    rates = []
+    for method in ("evolution", "random"):
+        rate, secs = throughput(replace(demo, method=method), individuals, True, seed,
+                                compiled)
+        rates.append(rate)
+        print(f"{method:<18} {individuals:>11,} {secs:>7.1f} {rate:>12,.0f}")
+    print(f"random / evolution: {rates[1] / rates[0]:.2f} (target: at least 0.5)")
+
+
+def hurdles_off_and_on(individuals: int, seed: int, compiled: bool) -> None:
+    """examples/projected_binary.toml with hurdles off, then on: CPU time per child."""
+    config = load_config(ROOT / "examples" / "projected_binary.toml")
+    warm(config, compiled)
+    print(f"\n{'projected_binary':<18} {'individuals':>11} {'CPU s':>7} {'CPU ms/child':>12} "
+          f"{'steps/child':>11} {'stopped':>8}")
+    per_child = []
+    for enabled in (False, True):
+        hurdled = replace(config, hurdles=replace(config.hurdles, enabled=enabled))
+        secs, record = measure(hurdled, individuals, True, seed, compiled)
+        per_child.append(secs / individuals)
+        print(f"{'hurdles ' + ('on' if enabled else 'off'):<18} {individuals:>11,} "
+              f"{secs:>7.1f} {1000 * secs / individuals:>12.3f} "
+              f"{record['train_steps'] / individuals:>11.1f} {record['hurdle_stopped']:>8,}")
+    print(f"hurdles on / off, CPU per child: {per_child[1] / per_child[0]:.2f} "
+          "(target: below 1)")
 
 
 def solve(config: Config, seed: int, compiled: bool) -> tuple[float, int, float, int]:
@@ -81,6 +134,10 @@ def main() -> None:
                         help="also the nonlinear repair workload (0: skip)")
     parser.add_argument("--solve", type=int, nargs="*", default=[],
                         help="seeds to run the full demo for (time to solve)")
+    parser.add_argument("--random-individuals", type=int, default=0,
+                        help="also the demo with evolution and random search (0: skip)")
+    parser.add_argument("--hurdles-individuals", type=int, default=0,
+                        help="also projected_binary.toml, hurdles off and on (0: skip)")
     parser.add_argument("--python", action="store_true", help="the pure-Python loop")
     args = parser.parse_args()
     compiled = not args.python
@@ -104,11 +161,17 @@ def main() -> None:
                                 compiled)
         rows.append(("nonlinear repair", args.nonlinear_individuals, rate, secs,
                      ORIGINAL["nonlinear"]))
-    print(f"\n{'workload':<18} {'individuals':>11} {'CPU s':>7} {'azdsl ind/s':>12} "
-          f"{'original':>9} {'ratio':>6}")
+    if rows:
+        print(f"\n{'workload':<18} {'individuals':>11} {'CPU s':>7} {'azdsl ind/s':>12} "
+              f"{'original':>9} {'ratio':>6}")
     for name, count, rate, secs, original in rows:
         print(f"{name:<18} {count:>11,} {secs:>7.1f} {rate:>12,.0f} {original:>9,} "
               f"{rate / original:>6.2f}")
+
+    if args.random_individuals:
+        random_vs_evolution(demo, args.random_individuals, args.seed, compiled)
+    if args.hurdles_individuals:
+        hurdles_off_and_on(args.hurdles_individuals, args.seed, compiled)
 
     if args.solve:
         print(f"\n{'seed':>4} {'CPU s':>7} {'experiments':>11} {'individuals':>12} "

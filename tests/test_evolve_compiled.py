@@ -15,13 +15,22 @@ from support import ALL_OPS, Capture, without_times
 from test_evolve import SMALL
 
 from azdsl import vm
-from azdsl.config import Config, parse_config
+from azdsl.config import Config, Hurdles, parse_config
 from azdsl.evolve import Search
 from azdsl.fec import FecCache
+from azdsl.hurdles import Hurdle
 from azdsl.liveness import live_mask
 from azdsl.mutate import MUTATION_TYPES, MutationConfig, mutate, random_program
 from azdsl.program import Program
-from azdsl.searchfast import decode, encode, op_tables, pcg_to_array, pcg_to_state
+from azdsl.searchfast import (
+    decode,
+    encode,
+    export_hurdle,
+    hurdle_arrays,
+    op_tables,
+    pcg_to_array,
+    pcg_to_state,
+)
 from azdsl.searchkernel import (
     F_CAP,
     F_FORGET,
@@ -32,9 +41,11 @@ from azdsl.searchkernel import (
     fec_export,
     fec_insert,
     fec_lookup,
+    hurdle_passes,
     mutate_into,
     pcg_double,
     prune_lower,
+    random_into,
 )
 from azdsl.simplify import simplify
 
@@ -59,7 +70,7 @@ def _tables(cfg: MutationConfig) -> tuple[object, ...]:
             np.array(cfg.min_sizes), np.array(cfg.max_sizes), cfg.dim, float(cfg.mutate_prob))
 
 
-@pytest.mark.parametrize("cfg", [
+MUTATION_CONFIGS = [
     MutationConfig(),
     MutationConfig(dim=3, scalars=5, vectors=4, matrices=2, ops=(ALL_OPS,) * 3,
                    init_sizes=(4, 3, 5), min_sizes=(1, 1, 1), max_sizes=(8, 6, 9),
@@ -69,7 +80,10 @@ def _tables(cfg: MutationConfig) -> tuple[object, ...]:
                    mutate_prob=1.0),
     MutationConfig(ops=((), (), ()), mutation_types=("identity", "alter_param",
                                                      "randomize_algorithm")),
-])
+]
+
+
+@pytest.mark.parametrize("cfg", MUTATION_CONFIGS)
 def test_compiled_mutation_is_mutate_draw_for_draw(cfg: MutationConfig) -> None:
     t = op_tables()
     g = _tables(cfg)
@@ -88,6 +102,46 @@ def test_compiled_mutation_is_mutate_draw_for_draw(cfg: MutationConfig) -> None:
         assert decode(rows, lits, n) == child
         assert pcg_to_state(state) == dict(generator.bit_generator.state)
         program = child if generator.random() < 0.95 else random_program(generator, cfg)
+
+
+@pytest.mark.parametrize("cfg", MUTATION_CONFIGS)
+def test_compiled_random_program_is_random_program_draw_for_draw(cfg: MutationConfig) -> None:
+    t = op_tables()
+    mem, allowed, n_allowed, *_ = _tables(cfg)
+    generator = np.random.default_rng(11)
+    cap = sum(cfg.init_sizes)
+    rows, lits, n = np.zeros((cap, 4), dtype=np.int64), np.zeros((cap, 3)), np.zeros(
+        3, dtype=np.int64)
+    buf, pos = np.zeros(16), np.zeros(2, dtype=np.int64)
+    for _ in range(300):
+        state = pcg_to_array(dict(generator.bit_generator.state))
+        expected = random_program(generator, cfg)
+        random_into(rows, lits, n, state, buf, pos, t["out"], t["arity"], t["ins"], t["nlit"],
+                    t["init"], mem, allowed, n_allowed, np.array(cfg.init_sizes), cfg.dim)
+        assert decode(rows, lits, n) == expected
+        assert pcg_to_state(state) == dict(generator.bit_generator.state)
+
+
+def test_compiled_hurdle_is_hurdle() -> None:
+    """The window through warm-up, ties, NaNs (the floor) and turning over, then written back
+    and loaded again midway."""
+    generator = np.random.default_rng(4)
+    values = [float(v) for v in generator.choice([0.0, 0.2, 0.5, 0.7, 0.9, math.nan], 400)]
+    values += generator.random(400).tolist()
+    reference = Hurdle(2, 60.0, warmup=4, window=7)
+    twin = Hurdle(2, 60.0, warmup=4, window=7)
+    arrays = hurdle_arrays(twin)
+    _, _, percentile, warmup, order, ordered, ints = arrays
+    for i, value in enumerate(values):
+        assert hurdle_passes(value, percentile, warmup, order, ordered, ints) == \
+            reference.passes(value)
+        if i % 97 == 0:
+            export_hurdle(arrays, twin)
+            assert twin.state() == reference.state()
+            arrays = hurdle_arrays(twin)
+            _, _, percentile, warmup, order, ordered, ints = arrays
+    export_hurdle(arrays, twin)
+    assert twin.state() == reference.state() and reference.stopped > 100
 
 
 def test_compiled_pruning_and_lowering_match_liveness_and_the_vm() -> None:
@@ -169,20 +223,39 @@ def _fec(**changes: Any) -> Callable[[Config], Config]:
     return lambda c: replace(c, fec=replace(c.fec, **changes))
 
 
+def _random(c: Config) -> Config:
+    return replace(c, method="random")
+
+
+def _hurdles(c: Config) -> Config:
+    """Hurdles on the first of the search tasks, passing half the window after 30 children."""
+    return replace(c, hurdles=Hurdles(enabled=True, tasks=1, percentile=50.0, warmup=30))
+
+
 @pytest.mark.parametrize("change", [
     lambda c: c,
     _fec(enabled=False),
     _fec(forget_every=3, cache_size=50),
     lambda c: replace(c, combine="median"),
+    _random,
+    lambda c: _random(_fec(enabled=False)(c)),
+    _hurdles,
+    lambda c: _hurdles(_fec(enabled=False)(c)),
+    lambda c: _hurdles(_fec(forget_every=3, cache_size=50)(c)),
+    lambda c: _hurdles(replace(c, combine="median")),
+    lambda c: _hurdles(_random(c)),
 ])
 def test_compiled_search_is_the_python_search(change: Callable[[Config], Config]) -> None:
-    python, compiled = _both(change(parse_config(SMALL)), 5)
+    config = change(parse_config(SMALL))
+    python, compiled = _both(config, 5)
     assert without_times(python.states) == without_times(compiled.states)
     assert without_times(python.records) == without_times(compiled.records)
+    assert (compiled.records[-1]["hurdle_stopped"] > 0) == config.hurdles.enabled
 
 
+@pytest.mark.parametrize("change", [lambda c: c, _random, _hurdles])
 def test_compiled_search_with_every_mutation_random_ops_and_a_train_budget(
-    tmp_path: Path,
+    tmp_path: Path, change: Callable[[Config], Config],
 ) -> None:
     (tmp_path / "base.az").write_text("def Setup():\n  s2 = 0.1\ndef Predict():\n"
                                       "  s1 = dot(v0, v1)\ndef Learn():\n  v1 = s0 * v0\n")
@@ -194,12 +267,13 @@ def test_compiled_search_with_every_mutation_random_ops_and_a_train_budget(
                         '"identity"]\nmutate_prob = 0.95\n')
     text = text.replace("size = 5\n", "init_size = 4\nmin_size = 2\nmax_size = 7\n")
     text += '[train_budget]\nbaseline = "base.az"\nthreshold_factor = 3.0\n'
-    python, compiled = _both(parse_config(text, base_dir=tmp_path), 8)
+    python, compiled = _both(change(parse_config(text, base_dir=tmp_path)), 8)
     assert without_times(python.states) == without_times(compiled.states)
 
 
-def test_compiled_search_resumes_exactly() -> None:
-    config = parse_config(SMALL)
+@pytest.mark.parametrize("change", [lambda c: c, _random, _hurdles])
+def test_compiled_search_resumes_exactly(change: Callable[[Config], Config]) -> None:
+    config = change(parse_config(SMALL))
     whole = Capture()
     Search(config, 12, "vm", whole).run()
     for state in whole.states[2:-1:4]:
@@ -210,18 +284,23 @@ def test_compiled_search_resumes_exactly() -> None:
         assert without_times(hooks.states[-1]) == without_times(whole.states[-1])
 
 
-def test_small_config_is_compiled() -> None:
-    config = replace(parse_config(SMALL))
-    search = Search(config, 1, "vm")
-    assert search.compiled
+@pytest.mark.parametrize("change", [lambda c: c, _random, _hurdles])
+def test_the_compiled_loop_serves_evolution_random_search_and_hurdles(
+        change: Callable[[Config], Config]) -> None:
+    search = Search(change(parse_config(SMALL)), 1, "vm")
+    search.begin(0)
+    search.advance(100)  # past the initial population (60)
+    assert search._current is not None and search._current.fast is not None
 
 
+@pytest.mark.parametrize("change", [lambda c: c, _hurdles])
 @pytest.mark.parametrize("compiled", [False, True])
-def test_structural_memo_size_0_is_off_and_the_memo_changes_no_result(compiled: bool) -> None:
+def test_structural_memo_size_0_is_off_and_the_memo_changes_no_result(
+        compiled: bool, change: Callable[[Config], Config]) -> None:
     runs = []
     for text in (SMALL.replace("[fec]\n", "[fec]\nstructural_cache_size = 0\n", 1), SMALL):
         hooks = Capture()
-        search = Search(parse_config(text), 5, "vm", hooks)
+        search = Search(change(parse_config(text)), 5, "vm", hooks)
         search.compiled = compiled
         search.run()
         runs.append(hooks)

@@ -413,3 +413,19 @@ def test_evaluate_refuses_cells_no_memory_may_have() -> None:
         evaluate(Program(), tasks, memory=(4, MAX_CELLS + 1, 1))
     with pytest.raises(CheckError):
         Algorithm(program).fit(np.zeros((2, 3)), np.zeros(2))
+
+
+@pytest.mark.parametrize(("args", "key"), [
+    (["--islands", "1000000"], "--islands"),  # a population, FEC and memo per island
+    (["--islands", "64", "--workers", "64"], "--workers"),  # the search tasks per process
+])
+def test_island_runs_count_every_island_and_worker_before_the_folder_is_made(
+        small_memory: None, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        args: list[str], key: str) -> None:
+    tasks = "num_tasks = 3\nnum_train = 20_000\ndim = 64\n" if key == "--workers" else ""
+    config = tmp_path / "exp.toml"
+    config.write_text(TASKS + tasks + OPS + BUDGET)
+    out = tmp_path / "run"
+    assert main(["evolve", str(config), "--out", str(out), "--quiet", *args]) == 1
+    assert f"error: {key}: the run would need about" in capsys.readouterr().err
+    assert not out.exists()

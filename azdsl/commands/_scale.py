@@ -97,10 +97,14 @@ def read_settings(folder: Path) -> IslandSettings | None:
 def island_run(args: argparse.Namespace, settings: IslandSettings, config: Config, seed: int,
                backend: str, hooks: Hooks) -> Any:
     """The IslandRun of a new or resumed run, where --workers and --ray say."""
+    from azdsl.limits import check_memory, island_needs
     from azdsl.parallel import Execution, IslandRun
     from azdsl.workers import assignment, local_cores
 
     execution = Execution(args.workers, args.ray)
+    if args.ray is None:  # Ray's workers may be elsewhere; local ones share this machine's memory
+        workers = max(1, min(args.workers or local_cores(), settings.islands))
+        check_memory(island_needs(config, settings.islands, workers))
     if not args.quiet:
         where = (f"Ray ({args.ray})" if args.ray is not None else
                  f"{len(assignment(settings.islands, args.workers or local_cores()))} "
