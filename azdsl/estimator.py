@@ -38,20 +38,15 @@ def load_program(program_or_path: Program | str | os.PathLike[str]) -> Program:
     """A Program as given, parsed from text (anything with `def `), or read from a file."""
     if isinstance(program_or_path, Program):
         return program_or_path
-    from azdsl.limits import read_capped_text
-    from azdsl.parse import parse  # type: ignore[import-not-found, import-untyped, unused-ignore]
+    from azdsl.parse import (  # type: ignore[import-not-found, import-untyped, unused-ignore]
+        parse,
+        parse_file,
+    )
 
     text = str(program_or_path)
     if isinstance(program_or_path, str) and "def " in text:
         return parse(text)  # type: ignore[no-any-return, unused-ignore]
-    path = Path(program_or_path)
-    try:
-        source = read_capped_text(path, "a program")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
-    except ValueError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
-    return parse(source)  # type: ignore[no-any-return, unused-ignore]
+    return parse_file(Path(program_or_path))  # type: ignore[no-any-return, unused-ignore]
 
 
 class Algorithm:

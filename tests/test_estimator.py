@@ -9,7 +9,7 @@ import pytest
 from support import sgd
 
 import azdsl
-from azdsl.errors import CheckError, ConfigError
+from azdsl.errors import AzdslError, CheckError, ConfigError
 from azdsl.estimator import Algorithm
 from azdsl.evaluate import evaluate, sigmoid
 from azdsl.program import Cell, Component, Instr, Program
@@ -124,5 +124,5 @@ def test_program_from_text_or_file(tmp_path: Path) -> None:
     assert np.array_equal(Algorithm(path).fit(x, y).predict(x), expected)
     assert np.array_equal(Algorithm(str(path)).fit(x, y).predict(x), expected)
     assert np.array_equal(Algorithm(LINEAR_TEXT).fit(x, y).predict(x), expected)
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(AzdslError, match="cannot read"):  # the path named, as `azdsl check`
         Algorithm(tmp_path / "absent.az")
