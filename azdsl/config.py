@@ -597,6 +597,8 @@ def parse_config(text: str, *, filename: str = "<config>", base_dir: str | Path 
     fec = Fec(f.boolean("enabled", bool(f.data)), f.integer("num_train"), f.integer("num_valid"),
               f.integer("cache_size"), f.integer("forget_every"),
               f.integer("structural_cache_size"))
+    if fec.forget_every == 1:  # the original rejects it too: a stored entry could serve no hit
+        f.error("forget_every", "must be 0 (never forget) or at least 2, got 1")
     f.finish()
 
     h = root.table("hurdles")

@@ -198,7 +198,7 @@ SCHEMA: tuple[Section, ...] = (
         Key("num_valid", "integer", 10, "validation examples of the probe", low=0),
         Key("cache_size", "integer", 100_000, "entries of the LRU cache of probe hashes", low=1),
         Key("forget_every", "integer", 100, "an entry is scored afresh after serving "
-            "forget_every - 1 hits (at least one; 0: never), as in the original", low=0),
+            "forget_every - 1 hits, as in the original (0: never; 1 is refused, as there)", low=0),
         Key("structural_cache_size", "integer", 100_000, "simplified programs whose fitness is "
             "kept, so that a child equal to one already scored costs nothing (0: off)", low=0),
     )),

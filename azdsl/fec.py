@@ -91,7 +91,7 @@ def max_hits(forget_every: int) -> int:
     """The hits an entry serves before it is forgotten (0: no limit). As the original's
     FECCache::Find: an entry's count starts at 1 when it is stored and grows by one per hit,
     and the hit that brings it to forget_every is the entry's last, so it serves
-    forget_every - 1 hits (1 when forget_every is 1, a value the original rejects)."""
+    forget_every - 1 hits (configs refuse 1, as the original does; here it would serve 1)."""
     return max(forget_every - 1, 1) if forget_every else 0
 
 

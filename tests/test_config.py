@@ -170,3 +170,12 @@ def _pf():  # type: ignore[no-untyped-def]
     from azdsl.config import ProgramFile
 
     return ProgramFile("gone.az", "/x/gone.az", "def Setup():\n")
+
+
+def test_forget_every_1_is_refused_as_the_original_does() -> None:
+    base = '[search_tasks]\n[learn]\nops = ["s = s + s"]\n[budget]\nmax_individuals = 10\n'
+    with pytest.raises(ConfigError, match=r"`fec.forget_every`: must be 0 \(never forget\) or "
+                                          r"at least 2, got 1"):
+        parse_config(base + "[fec]\nforget_every = 1\n")
+    for ok in (0, 2):
+        assert parse_config(base + f"[fec]\nforget_every = {ok}\n").fec.forget_every == ok
