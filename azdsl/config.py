@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from azdsl.config_schema import SECTIONS, Key, Section
-from azdsl.errors import AzdslError, CheckError, ConfigError, Diagnostic, Span, source_lines
+from azdsl.errors import AzdslError, ConfigError, Diagnostic, Span, source_lines
 from azdsl.limits import (
     MAX_INT,
     MAX_PER_CLASS,
     SEED_LIMIT,
-    cell_problems,
+    check_cells,
     config_needs,
     memory_problem,
     read_capped_text,
@@ -34,7 +34,7 @@ from azdsl.limits import (
 from azdsl.mutate import MUTATION_TYPES, MutationConfig
 from azdsl.ops import OPS, Form, Op
 from azdsl.program import Program
-from azdsl.tasks import TaskSpec
+from azdsl.tasks import NPZ_ONE_TASK, TaskSpec
 
 COMPONENT_KEYS = ("setup", "predict", "learn")
 INITIAL = ("empty", "random")
@@ -236,14 +236,16 @@ class _Reader:
         self.problems = problems
         self.locate = locate
         self.section = section
+        self.known = list(SECTIONS) if section is None else [k.name for k in section.keys]
         self.used: set[str] = set()
 
     def spec(self, name: str) -> Key:
         assert self.section is not None, "the top level holds sections, not keys"
         return self.section.key(name)
 
-    def known(self) -> list[str]:
-        return list(SECTIONS) if self.section is None else [k.name for k in self.section.keys]
+    def _documented(self, name: str) -> None:
+        if name not in self.known:  # a key azdsl reads must be in the schema
+            raise KeyError(f"{self.key(name)}: not in the config schema")
 
     def key(self, name: str) -> str:
         return f"{self.prefix}.{name}" if self.prefix else name
@@ -253,13 +255,11 @@ class _Reader:
         self.problems.append(Diagnostic(f"`{key}`: {message}", self.locate(key)))
 
     def has(self, name: str) -> bool:
-        if name not in self.known():  # a key azdsl reads must be documented
-            raise KeyError(f"{self.key(name)}: not in the config schema")
+        self._documented(name)
         return name in self.data
 
     def raw(self, name: str) -> Any:
-        if name not in self.known():  # a key azdsl reads must be documented
-            raise KeyError(f"{self.key(name)}: not in the config schema")
+        self._documented(name)
         self.used.add(name)
         return self.data.get(name)
 
@@ -364,7 +364,7 @@ class _Reader:
     def finish(self) -> None:
         for name in self.data:
             if name not in self.used:
-                close = difflib.get_close_matches(name, self.known(), n=1)
+                close = difflib.get_close_matches(name, self.known, n=1)
                 hint = f"; did you mean `{close[0]}`?" if close else ""
                 self.error(name, f"unknown key{hint}")
 
@@ -431,8 +431,6 @@ def _task_spec(r: _Reader, base_dir: Path) -> TaskSpec:
     seed = r.optional_int("seed")
     num_tasks = r.integer("num_tasks")
     if kind == "npz" and num_tasks > 1:
-        from azdsl.tasks import NPZ_ONE_TASK
-
         r.error("num_tasks", f"{NPZ_ONE_TASK}; num_tasks must be 1 (or list several files as "
                              f"[[{r.prefix.partition('[')[0]}]] entries)")
     spec = TaskSpec(
@@ -693,9 +691,7 @@ def _check_program_file(pf: ProgramFile, key: str, problems: list[Diagnostic],
 
     try:
         program = parse(pf.text)
-        beyond = cell_problems(program)
-        if beyond:
-            raise CheckError(beyond)
+        check_cells(program)
     except AzdslError as exc:
         rendered = exc.with_file(pf.text, pf.path).render()
         problems.append(Diagnostic(f"`{key}`: {pf.path} is not a valid program:\n{rendered}",
@@ -706,6 +702,12 @@ def _check_program_file(pf: ProgramFile, key: str, problems: list[Diagnostic],
 
 def load_config(path: str | Path, *, files: Mapping[str, ProgramFile] | None = None) -> Config:
     """Read and check a config file; relative paths in it are relative to its folder."""
+    return read_config(path, files=files)[0]
+
+
+def read_config(path: str | Path, *, files: Mapping[str, ProgramFile] | None = None
+                ) -> tuple[Config, str]:
+    """load_config, and the text it read (a run folder keeps exactly the config that ran)."""
     file = Path(path)
     try:
         text = read_capped_text(file, "a config")
@@ -713,4 +715,4 @@ def load_config(path: str | Path, *, files: Mapping[str, ProgramFile] | None = N
         raise ConfigError(f"{file}: cannot read the config ({exc.strerror or exc})") from None
     except ValueError as exc:
         raise ConfigError(f"{file}: cannot read the config: {exc}") from None
-    return parse_config(text, filename=str(file), base_dir=file.parent, files=files)
+    return parse_config(text, filename=str(file), base_dir=file.parent, files=files), text

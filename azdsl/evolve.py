@@ -240,16 +240,14 @@ class Saved:
 ProgramReader = Callable[[Any, str], Program]
 
 
-
 def _present_as_configured(saved: object, fresh: object, key: str, feature_is: str,
-                           what: str) -> object:
+                           what: str) -> None:
     """A saved part of the state (FEC cache, hurdle) must be there exactly when the config
-    turns its feature on; returns `saved`, StateError otherwise."""
+    turns its feature on; StateError otherwise."""
     if (saved is None) != (fresh is None):
         raise st.StateError(f"{key}: must be " + (
             f"null: {feature_is} off in the config" if fresh is None else
             f"{what}: {feature_is} on in the config"))
-    return saved
 
 
 @dataclass
@@ -938,9 +936,9 @@ class Search:
     def _read_fec(f: st.Fields | None, key: str, fresh: FecCache | None) -> FecCache | None:
         """The FEC cache: there exactly when the config enables FEC, and of its sizes (the
         compiled loop's table holds cache_size entries)."""
-        if _present_as_configured(f, fresh, key, "FEC is", "the FEC cache") is None:
+        _present_as_configured(f, fresh, key, "FEC is", "the FEC cache")
+        if f is None or fresh is None:
             return None
-        assert f is not None and fresh is not None
         size = f.integer("cache_size", fresh.cache_size, fresh.cache_size)
         forget = f.integer("forget_every", fresh.forget_every, fresh.forget_every)
         keys = [st.integer(k, f"{f.key('keys')}[{i}]", 0, st.UINT64_MAX)
@@ -960,9 +958,9 @@ class Search:
     @staticmethod
     def _read_hurdle(f: st.Fields | None, key: str, fresh: Hurdle | None) -> Hurdle | None:
         """The hurdle: there exactly when the config enables hurdles, with its settings."""
-        if _present_as_configured(f, fresh, key, "hurdles are", "the hurdle") is None:
+        _present_as_configured(f, fresh, key, "hurdles are", "the hurdle")
+        if f is None or fresh is None:
             return None
-        assert f is not None and fresh is not None
         state = fresh.state()
         for name in ("tasks", "warmup", "window"):
             f.integer(name, state[name], state[name])

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from azdsl.errors import ConfigError, Diagnostic
+from azdsl.errors import CheckError, ConfigError, Diagnostic
 from azdsl.ops import Kind
 
 if TYPE_CHECKING:
@@ -205,7 +205,12 @@ def task_shape(spec: TaskSpec) -> tuple[int, int, int] | None:
 
 def task_need(spec: TaskSpec, key: str) -> Need | None:
     """The data of a task spec's tasks (None for an npz file task_shape cannot read)."""
-    shape = task_shape(spec)
+    return data_need(spec, key, task_shape(spec))
+
+
+def data_need(spec: TaskSpec, key: str, shape: tuple[int, int, int] | None) -> Need | None:
+    """task_need for a caller that has the spec's task_shape already (an npz file's headers
+    are then read once)."""
     if shape is None:
         return None
     dim, num_train, num_valid = shape
@@ -232,10 +237,10 @@ def config_needs(config: Config, programs: Sequence[Program] = ()) -> list[Need]
                            ("final_tasks", config.final_tasks)):
         for i, spec in enumerate(task_set.specs):
             key = name if len(task_set.specs) == 1 else f"{name}[{i}]"
-            need = task_need(spec, key)
+            shape = task_shape(spec)  # (an npz file's headers are read once)
+            need = data_need(spec, key, shape)
             if need is not None:
                 needs.append(need)
-            shape = task_shape(spec)
             where = f"{key}.path" if spec.kind == "npz" else f"{key}.dim"
             dims.append((shape[0] if shape is not None else spec.dim or 1, where))
     sizes = list(config.memory)
@@ -296,6 +301,14 @@ def cell_problems(program: Program) -> list[Diagnostic]:
                     f"{cell.kind.prefix}{MAX_CELLS - 1}", instr.span))
                 break
     return problems
+
+
+def check_cells(program: Program, source: str | None = None, filename: str = "<input>") -> None:
+    """CheckError at every instruction using a cell no memory may have, whatever F (the
+    language allows any index; memory does not)."""
+    beyond = cell_problems(program)
+    if beyond:
+        raise CheckError(beyond, source, filename)
 
 
 def program_needs(program: Program, dim: int, key: str,

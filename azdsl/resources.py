@@ -13,3 +13,12 @@ def resource(*parts: str) -> Path:
     inside the package if there is one, else the repository's."""
     packaged = _PACKAGE.joinpath(*parts)
     return packaged if packaged.exists() else _PACKAGE.parent.joinpath(*parts)
+
+
+def first_comment(file: Path) -> str:
+    """A shipped file's first `#` line, without the marks: a Markdown page's title, an
+    example's one-line description."""
+    for line in file.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            return line.lstrip("#").strip()
+    return ""

@@ -130,14 +130,15 @@ def decode_checkpoint(text: str, name: str) -> dict[str, Any]:
     head, _, rest = text.partition("\n")
     try:
         first = json.loads(head)
+        whole = not rest.strip(" \t\n\r")  # the first line is all of it (this version's)
     except (ValueError, RecursionError):
-        first = None
+        first, whole = None, False
     if isinstance(first, dict) and first.get("format") == CHECKPOINT_FORMAT and first.get(
             "version") == 1:
         header, payload, state = first, rest.rstrip("\n"), None
     else:
         try:
-            document = json.loads(text)
+            document = first if whole else json.loads(text)  # the whole state parsed once
         except RecursionError:
             raise RunError(f"{name}: corrupt checkpoint (nested too deeply)") from None
         except ValueError as exc:

@@ -59,6 +59,13 @@ def population(size: int, tournament: int) -> str:
             "[fec]\nenabled = true\n")
 
 
+def budget(individuals: int, experiments: int, every: int) -> str:
+    """The [budget] and [run] sections: `experiments` experiments of `individuals`, progress
+    and a checkpoint every `every` individuals."""
+    return (f"[budget]\nmax_individuals = {individuals}\nmax_experiments = {experiments}\n"
+            f"[run]\nprogress_every = {every}\ncheckpoint_every = {every}\n")
+
+
 def mutation_config(**fields: Any) -> MutationConfig:
     """A MutationConfig over every op in 3 dimensions, every mutation type, always mutating."""
     defaults: dict[str, Any] = {"dim": 3, "ops": (ALL_OPS,) * 3,

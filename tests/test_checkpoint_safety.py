@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import SEARCH_TASKS, Capture, components, population, without_times
+from support import SEARCH_TASKS, Capture, budget, components, population, without_times
 
 from azdsl.cli import main
 from azdsl.config import parse_config
@@ -28,13 +28,7 @@ from azdsl.runfolder import (
     encode_checkpoint,
 )
 
-CONFIG = SEARCH_TASKS + components(5, 2, 5) + population(20, 5) + """[budget]
-max_individuals = 400
-max_experiments = 2
-[run]
-progress_every = 50
-checkpoint_every = 50
-"""
+CONFIG = SEARCH_TASKS + components(5, 2, 5) + population(20, 5) + budget(400, 2, 50)
 SEED = 4
 
 State = dict[str, Any]

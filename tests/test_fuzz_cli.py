@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import SEARCH_TASKS, components, population, sgd
+from support import SEARCH_TASKS, budget, components, population, sgd
 
 from azdsl.cli import main
 from azdsl.runfolder import CHECKPOINT, PREVIOUS, REPORT_JSON, REPORT_TEXT, encode_checkpoint
@@ -134,13 +134,7 @@ def test_huge_files_are_answered_quickly_and_briefly(tmp_path: Path,
 
 # ---- configs --------------------------------------------------------------------------------
 
-BASE_CONFIG = SEARCH_TASKS + components(3, 1, 3) + population(8, 2) + """[budget]
-max_individuals = 40
-max_experiments = 1
-[run]
-progress_every = 20
-checkpoint_every = 20
-"""
+BASE_CONFIG = SEARCH_TASKS + components(3, 1, 3) + population(8, 2) + budget(40, 1, 20)
 
 # Values that are wrong for almost every key: negative, zero, beyond int64, absurdly large,
 # not a number, the wrong type, empty or nested containers.

@@ -102,13 +102,11 @@ def island_run(args: argparse.Namespace, settings: IslandSettings, config: Confi
     from azdsl.workers import assignment, local_cores
 
     execution = Execution(args.workers, args.ray)
+    workers = len(assignment(settings.islands, args.workers or local_cores()))
     if args.ray is None:  # Ray's workers may be elsewhere; local ones share this machine's memory
-        workers = max(1, min(args.workers or local_cores(), settings.islands))
         check_memory(island_needs(config, settings.islands, workers))
     if not args.quiet:
-        where = (f"Ray ({args.ray})" if args.ray is not None else
-                 f"{len(assignment(settings.islands, args.workers or local_cores()))} "
-                 "local worker(s)")
+        where = f"Ray ({args.ray})" if args.ray is not None else f"{workers} local worker(s)"
         print(f"{settings.islands} islands, migration every {settings.migrate_every:,} "
               f"individuals, on {where}", file=sys.stderr)
     return IslandRun(config, seed, settings, backend=backend, hooks=hooks, execution=execution)

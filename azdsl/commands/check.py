@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from azdsl.commands._args import feature_size
-from azdsl.errors import SHOWN, AzdslError, CheckError
-from azdsl.limits import cell_problems, check_memory, program_needs
+from azdsl.errors import SHOWN, AzdslError
+from azdsl.limits import check_cells, check_memory, program_needs
 from azdsl.parse import parse, read_source
 
 
@@ -29,9 +29,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             source = read_source(name)
             program = parse(source, name, args.dim)
-            beyond = cell_problems(program)  # cells no memory may have, whatever F
-            if beyond:
-                raise CheckError(beyond, source, name)
+            check_cells(program, source, name)
             if args.dim is not None:
                 check_memory([program_needs(program, args.dim, name)])
         except AzdslError as e:

@@ -10,14 +10,12 @@ from typing import Any
 
 from azdsl.commands._args import root_seed
 from azdsl.evaluate import SEARCH_BACKENDS
+from azdsl.resources import resource
 
 
 def demo_config_path() -> Path:
     """examples/demo.toml: inside the installed package (the wheel ships it), else the repo's."""
-    packaged = Path(__file__).resolve().parent.parent / "examples" / "demo.toml"
-    if packaged.exists():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "examples" / "demo.toml"
+    return resource("examples", "demo.toml")
 
 
 def register(subparsers: Any) -> None:
@@ -39,14 +37,14 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from azdsl.commands.evolve import drive
-    from azdsl.config import load_config
+    from azdsl.config import read_config
     from azdsl.evolve import Search
     from azdsl.printer import unparse
     from azdsl.progress import ProgressBar, Tee
-    from azdsl.runfolder import RunFolder, read_text
+    from azdsl.runfolder import RunFolder
 
     path = demo_config_path()
-    config = load_config(path)
+    config, text = read_config(path)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     bar = ProgressBar(quiet=args.quiet)
     if args.out is not None:
@@ -56,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"azdsl demo, seed {seed}: searching for a learning algorithm "
               "(usually a few minutes)", file=sys.stderr)
     if args.out is not None:
-        folder = RunFolder.create(args.out, read_text(path), config, seed, args.backend,
+        folder = RunFolder.create(args.out, text, config, seed, args.backend,
                                   str(path))
         search.hooks = Tee(folder, bar)
         status = drive(folder, search, folder.read_run(), bar)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from azdsl.errors import AzdslError
-from azdsl.resources import resource
+from azdsl.resources import first_comment, resource
 
 
 def register(subparsers: Any) -> None:
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     if args.topic is None:
         width = max(map(len, available))
         for name, page in available.items():
-            print(f"{name.ljust(width)}  {_title(page)}")
+            print(f"{name.ljust(width)}  {first_comment(page)}")
         return 0
     chosen = available.get(args.topic.removesuffix(".md"))
     if chosen is None:
@@ -45,11 +45,3 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(chosen.read_text(encoding="utf-8"))
     return 0
-
-
-def _title(page: Path) -> str:
-    """A page's first Markdown heading."""
-    for line in page.read_text(encoding="utf-8").splitlines():
-        if line.startswith("#"):
-            return line.lstrip("#").strip()
-    return ""

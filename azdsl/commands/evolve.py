@@ -87,14 +87,13 @@ def drive(folder: Any, search: Any, run_info: dict[str, Any], bar: Any) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from azdsl.commands._scale import make_search, plan, settings_files
-    from azdsl.config import load_config
+    from azdsl.config import read_config
     from azdsl.evolve import NoHooks
     from azdsl.progress import ProgressBar, Tee
-    from azdsl.runfolder import RunFolder, read_text
+    from azdsl.runfolder import RunFolder
 
     path = Path(args.config)
-    config = load_config(path)
-    text = read_text(path)
+    config, text = read_config(path)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     RunFolder(args.out).check_new()
     islands = plan(args)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from azdsl.errors import AzdslError
-from azdsl.resources import resource
+from azdsl.resources import first_comment, resource
 
 
 def register(subparsers: Any) -> None:
@@ -31,12 +31,6 @@ def example_files() -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in (".az", ".toml"))
 
 
-def _first_comment(file: Path) -> str:
-    for line in file.read_text(encoding="utf-8").splitlines():
-        if line.startswith("#"):
-            return line.lstrip("#").strip()
-    return ""
-
 
 def run(args: argparse.Namespace) -> int:
     files = example_files()
@@ -52,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     width = max(len(f.name) for f in files)
     for file in files:
-        print(f"{file.name.ljust(width)}  {_first_comment(file)}")
+        print(f"{file.name.ljust(width)}  {first_comment(file)}")
     print(f"\n(in {files[0].parent}; `azdsl examples --copy DIR` copies them)")
     return 0
 

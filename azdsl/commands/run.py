@@ -8,7 +8,7 @@ from typing import Any
 
 from azdsl.commands._args import feature_size, positive
 from azdsl.commands.fmt import read_source
-from azdsl.errors import CheckError, ConfigError
+from azdsl.errors import ConfigError
 from azdsl.limits import MAX_CELLS
 from azdsl.parse import parse
 from azdsl.tasks import CLASSIFICATION, NPZ_ONE_TASK, REGRESSION, TaskSpec, make_tasks
@@ -78,9 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
     source = read_source(args.file)
     program = parse(source, args.file, args.dim)
-    beyond = limits.cell_problems(program)
-    if beyond:
-        raise CheckError(beyond, source, args.file)
+    limits.check_cells(program, source, args.file)
     if args.memory is not None:
         _check_memory(program.memory_needs(), args.memory)
     if args.task in _IMAGE_TASKS:
@@ -102,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
                        "num_train": args.train, "num_valid": args.valid, "epochs": args.epochs,
                        "seed": args.seed})
     # Before anything is allocated (an npz file whose headers do not say: once it is read).
-    needs = [limits.task_need(spec, "--tasks, --train, --valid, --dim")]
     shape = limits.task_shape(spec)
+    needs = [limits.data_need(spec, "--tasks, --train, --valid, --dim", shape)]
     if shape is not None:
         needs.append(limits.program_needs(program, shape[0], args.file, args.memory))
     limits.check_memory([need for need in needs if need is not None])
