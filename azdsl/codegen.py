@@ -145,11 +145,12 @@ def folder_tag(folder: Path) -> str:
 
 
 @cache
-def dependency_stamp() -> str:
+def dependency_stamp(*names: str) -> str:
     """A hash of the code that generated modules call or inline (kernels, the protocol, the op
-    table): Numba's cache only watches a module's own file, so its name must change with them."""
+    table, and the modules `names`): Numba's cache only watches a module's own file, so its
+    name must change with them."""
     digest = hashlib.sha256()
-    for name in ("azdsl.kernels", "azdsl.evaluate", "azdsl.ops"):
+    for name in ("azdsl.kernels", "azdsl.evaluate", "azdsl.ops", *names):
         module = importlib.import_module(name)
         digest.update(Path(str(module.__file__)).read_bytes())
     return digest.hexdigest()[:16]

@@ -5,9 +5,11 @@ its best program is scored on T_select, experiments repeat until the select fitn
 `sufficient_fitness` or `max_experiments` ran, and the chosen program is scored once on
 T_final. One root seed feeds np.random.SeedSequence, split per experiment and per concern
 (tasks, initial programs, tournaments, mutations, evaluation seeds, selection), so the same
-seed and config give the same run. The whole state between two individuals is JSON
-(`Search.state`, programs as canonical text, generators as their state dicts), so a run
-restored from a checkpoint ends exactly where an uninterrupted one ends.
+seed and config give the same run. Each experiment's search runs in azdsl.engine's arrays and
+compiled loop; its random streams are counter-based, so the whole state between two
+individuals is JSON (`Search.state`, programs as canonical text) and a run restored from a
+checkpoint ends exactly where an uninterrupted one ends. Every individual's lineage is kept
+(azdsl.lineage), and each experiment's record holds the ancestry of its best program.
 """
 
 from __future__ import annotations
@@ -19,35 +21,29 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from azdsl import rng as azrng
-from azdsl import searchfast
 from azdsl import state as st
 from azdsl.config import Config, TaskSet
+from azdsl.engine import Engine, Keys, Settings, budget_limits
 from azdsl.errors import AzdslError, CheckError, ConfigError
 from azdsl.evaluate import evaluate
-from azdsl.fec import FecCache
-from azdsl.hurdles import Hurdle
-from azdsl.limits import MAX_INT, SEED_LIMIT
-from azdsl.mutate import MutationConfig, empty_program, mutate, random_program
+from azdsl.limits import SEED_LIMIT
+from azdsl.lineage import Ancestry
+from azdsl.mutate import MutationConfig, empty_program
 from azdsl.ops import Kind
 from azdsl.parse import parse
-from azdsl.population import Population, Uniforms
 from azdsl.printer import unparse
 from azdsl.program import COMPONENTS, Program, check_for_dim
-from azdsl.scorer import BackendEngine, Engine, ProbeSize, Scorer, TrainBudget, VmEngine
-from azdsl.searchfast import FastLoop
 from azdsl.simplify import simplify
 from azdsl.tasks import Task, make_collection
 
 STATE_FORMAT = "azdsl-search-state"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 1: before counter-based streams and lineage (not resumable now)
 
 # Concerns of one experiment's seed sequence (the spawn key's second element).
 _TASKS, _INIT, _TOURNAMENT, _MUTATION, _EVALUATION, _SELECT = range(6)
 _FINAL_EXPERIMENT = -1  # spawn key of the final evaluation's seed
-# Children between two looks at the clock (and, in `run`, at signals and time-based
-# checkpoints): in the Python loop, and per call of the compiled loop.
-_POLL = 64
+# Children per call of the compiled loop: between two calls the clock, signals and
+# time-based checkpoints are looked at.
 _CHUNK = 2048
 
 
@@ -140,41 +136,15 @@ def load_program(text: str, filename: str, dim: int) -> Program:
 
 
 @dataclass
-class Streams:
-    """The random streams of one experiment's search (`Search.begin`); the tasks and the
-    selection always draw from the root seed's."""
-
-    init: np.random.Generator  # the initial programs
-    tournament: np.random.Generator
-    mutation: np.random.Generator
-    evaluation: int  # child k is evaluated with seed evaluation + k
-
-
-@dataclass
 class _Experiment:
-    """The state of the experiment under way (everything a checkpoint needs of it), and what
-    a session builds to run it (never saved)."""
+    """The experiment under way: its engine (azdsl.engine: the population, the caches, the
+    lineage, the counters), its clock, and its tasks (built once a session, never saved)."""
 
     index: int
-    population: Population
-    init_rng: np.random.Generator
-    tournament: Uniforms
-    mutation_rng: np.random.Generator
-    eval_base: int
-    fec: FecCache | None
-    individuals: int = 0
-    train_steps: int = 0
+    engine: Engine
+    tasks: tuple[list[Task], list[Task]]
     seconds: float = 0.0
-    best_program: Program | None = None
-    best_fitness: float = -1.0
     last_progress: int = 0
-    hurdle: Hurdle | None = None  # the paper's hurdles (azdsl.hurdles), when enabled
-    # Built on first use by the session: the search and select tasks, the scorer, and the
-    # compiled loop, whose arrays run ahead of the Python objects above while `stale`.
-    tasks: tuple[list[Task], list[Task]] | None = None
-    scorer: Scorer | None = None
-    fast: FastLoop | None = None
-    stale: bool = False
 
 
 @dataclass(frozen=True)
@@ -194,6 +164,8 @@ class Standing:
     best_ever: float  # the best child evaluated (-1.0 before the first), and its program
     best_ever_program: Program | None
     candidate: tuple[Program, float] | None  # what selection scores, and its search fitness
+    candidate_ancestry: Ancestry | None  # the candidate's lineage, and its first program
+    candidate_first: Program | None
     fec_hits: int = 0
     fec_misses: int = 0
     memo_hits: int = 0
@@ -240,16 +212,6 @@ class Saved:
 ProgramReader = Callable[[Any, str], Program]
 
 
-def _present_as_configured(saved: object, fresh: object, key: str, feature_is: str,
-                           what: str) -> None:
-    """A saved part of the state (FEC cache, hurdle) must be there exactly when the config
-    turns its feature on; StateError otherwise."""
-    if (saved is None) != (fresh is None):
-        raise st.StateError(f"{key}: must be " + (
-            f"null: {feature_is} off in the config" if fresh is None else
-            f"{what}: {feature_is} on in the config"))
-
-
 @dataclass
 class Search:
     """One run: experiments until done, then the final evaluation. `run` does it all; an
@@ -261,7 +223,6 @@ class Search:
     backend: str = "vm"
     hooks: Hooks = field(default_factory=NoHooks)
     stop_requested: Callable[[], bool] = field(default=lambda: False)
-    compiled: bool = True  # run children in the compiled loop where it can (azdsl.searchfast)
     # An island's search: its driver (azdsl.parallel) begins and finishes the experiments and
     # scores on the held-out tasks, so none are built here, and a state it restores holds the
     # experiment under way, of any index (an island keeps no finished experiments).
@@ -351,7 +312,7 @@ class Search:
 
     def individuals_done(self) -> int:
         """Individuals evaluated so far, over all experiments."""
-        current = self._current.individuals if self._current is not None else 0
+        current = self._current.engine.individuals if self._current is not None else 0
         return self.total_individuals + current
 
     def result(self) -> Result:
@@ -368,78 +329,90 @@ class Search:
         select = make_tasks(self.config.select_tasks, draw)
         return search, select
 
-    def begin(self, experiment: int, streams: Streams | None = None) -> None:
-        """Start experiment `experiment` (from 0) with an empty population, drawing from
-        `streams` (by default the root seed's, as `run` does)."""
-        self._current = self._new_experiment(experiment, streams)
+    def keys(self, experiment: int) -> Keys:
+        """The random streams of an experiment's search from the root seed (an island's
+        driver gives the other islands theirs)."""
+        return Keys(_seed64(self.seed, experiment, _INIT),
+                    _seed64(self.seed, experiment, _TOURNAMENT),
+                    _seed64(self.seed, experiment, _MUTATION),
+                    _seed64(self.seed, experiment, _EVALUATION))
+
+    def engine(self) -> Engine:
+        """The engine of the experiment under way (its arrays: for tools and tests that read
+        them; changing them changes the search)."""
+        return self._under_way().engine
+
+    def begin(self, experiment: int, keys: Keys | None = None) -> None:
+        """Start experiment `experiment` (from 0) with an empty population, drawing from the
+        streams `keys` (by default the root seed's, as `run` does)."""
+        self._current = self._new_experiment(experiment, keys)
 
     def advance(self, until: int) -> bool:
         """Evaluate children of the experiment under way until it has `until` individuals or
-        its budget is spent; True once it is. They run in the compiled loop where it can
-        (azdsl.searchfast), else in Python: the same children either way, in any segments."""
+        its budget is spent; True once it is. The same children in any segments."""
         ex = self._under_way()
+        engine = ex.engine
+        budget = self.config.budget
         start = time.monotonic()
         ended = self._spent(ex)
-        while not ended and ex.individuals < until:
-            if ex.population.full and self._compiled_ok():
-                ended = self._compiled_children(ex, until, start)
-            else:
-                ended = self._python_children(ex, until, start)
+        while not ended and engine.individuals < until:
+            if budget.max_seconds and (ex.seconds + (time.monotonic() - start)
+                                       >= budget.max_seconds):
+                break
+            _, _, ended = engine.run(min(until - engine.individuals, _CHUNK),
+                                     budget.max_train_steps, budget.max_individuals)
         ex.seconds += time.monotonic() - start
         return self._spent(ex)
 
-    def fittest(self, n: int) -> list[tuple[Program, float]]:
-        """The `n` fittest members of the population under way and their fitness, best first
-        (the lower slot first on ties)."""
-        ex = self._under_way()
-        self._refresh(ex)
-        fitness = ex.population.fitness
+    def fittest(self, n: int) -> list[tuple[Program, float, Ancestry]]:
+        """The `n` fittest members of the population under way, their fitness and ancestry,
+        best first (the lower slot first on ties)."""
+        engine = self._under_way().engine
+        fitness = engine.fitness()
         order = sorted(range(len(fitness)), key=lambda s: (-fitness[s], s))
-        return [(self._member(ex, s), fitness[s]) for s in order[:n]]
+        return [(engine.member(s), fitness[s], engine.ancestry_of(s)) for s in order[:n]]
 
-    def inject(self, migrants: Sequence[tuple[Program, float]]) -> None:
-        """Migrants (programs and their fitness) replace the oldest members, in order; while
-        the population fills, they take free slots."""
-        ex = self._under_way()
-        for program, fitness in migrants:
-            if ex.fast is not None and _inject(ex.fast, program, fitness):
-                ex.stale = True
-                continue
-            self._sync(ex)  # no room in the loop's rows: go on from the Python objects
-            ex.fast = None
-            ex.population.add(program, fitness)
+    def inject(self, migrants: Sequence[tuple[Program, float, Ancestry | None]]) -> None:
+        """Migrants (programs of this search space, their fitness and ancestry) replace the
+        oldest members, in order; while the population fills, they take free slots."""
+        engine = self._under_way().engine
+        for program, fitness, ancestry in migrants:
+            engine.inject(program, fitness, ancestry)
 
     def summary(self) -> Standing:
         """Where the experiment under way stands."""
         ex = self._under_way()
-        self._refresh(ex)
-        pop = ex.population
-        mean, std, best = pop.stats()
-        candidate: tuple[Program, float] | None
-        if self.config.method == "random" or not pop.programs:
-            candidate = ((ex.best_program, ex.best_fitness) if ex.best_program is not None
-                         else None)
+        engine = ex.engine
+        fitness = engine.fitness()
+        mean, std, best = _stats(fitness)
+        best_program, best_fitness = engine.best()
+        candidate: tuple[Program, float] | None = None
+        ancestry: Ancestry | None = None
+        if self.config.method == "random" or not fitness:
+            if best_program is not None:
+                candidate, ancestry = (best_program, best_fitness), engine.best_ancestry()
         else:
-            slot = pop.best()
-            candidate = self._member(ex, slot), pop.fitness[slot]
-        fec, hurdle = ex.fec, ex.hurdle
+            slot = max(range(len(fitness)), key=lambda s: (fitness[s], -s))
+            candidate, ancestry = (engine.member(slot), fitness[slot]), engine.ancestry_of(slot)
+        first = engine.root_program(ancestry.steps[0]) if ancestry is not None else None
+        fec_hits, fec_misses, memo_hits, stopped = engine.counts()
         return Standing(
-            experiment=ex.index, individuals=ex.individuals, train_steps=ex.train_steps,
-            seconds=ex.seconds, spent=self._spent(ex), size=len(pop.fitness), mean=mean,
-            std=std, best=best, best_ever=ex.best_fitness, best_ever_program=ex.best_program,
-            candidate=candidate, fec_hits=fec.hits if fec is not None else 0,
-            fec_misses=fec.misses if fec is not None else 0,
-            memo_hits=ex.scorer.memo.hits if ex.scorer is not None else 0,
-            hurdle_stopped=hurdle.stopped if hurdle is not None else 0)
+            experiment=ex.index, individuals=engine.individuals,
+            train_steps=engine.train_steps, seconds=ex.seconds, spent=self._spent(ex),
+            size=len(fitness), mean=mean, std=std, best=best, best_ever=best_fitness,
+            best_ever_program=best_program, candidate=candidate, candidate_ancestry=ancestry,
+            candidate_first=first, fec_hits=fec_hits if self.config.fec.enabled else 0,
+            fec_misses=fec_misses if self.config.fec.enabled else 0, memo_hits=memo_hits,
+            hurdle_stopped=stopped)
 
     def finish(self, standing: Standing | None = None) -> None:
         """End an experiment: the one under way, or the one `standing` sums up (an island
-        run's driver). Its candidate is scored on T_select and recorded, the best so far is
-        chosen, the final evaluation runs once the run is done, and the state is
-        checkpointed."""
+        run's driver). Its candidate is scored on T_select and recorded with its ancestry, the
+        best so far is chosen, the final evaluation runs once the run is done, and the state
+        is checkpointed."""
         if standing is None:
             ex = self._under_way()
-            standing, select_tasks = self.summary(), self._tasks_of(ex)[1]
+            standing, select_tasks = self.summary(), ex.tasks[1]
         else:
             select_tasks = self.tasks(standing.experiment)[1]
         assert standing.candidate is not None
@@ -448,6 +421,7 @@ class Search:
         simplified = simplify(candidate)
         select = evaluate(simplified, select_tasks, seed=select_seed, backend=self.backend,
                           max_abs_error=self.config.max_abs_error).fitness
+        ancestry, first = standing.candidate_ancestry, standing.candidate_first
         record = {
             "experiment": standing.experiment + 1,
             "individuals": standing.individuals,
@@ -459,6 +433,8 @@ class Search:
             "fec_misses": standing.fec_misses,
             "program": unparse(candidate),
             "simplified": unparse(simplified),
+            "lineage": {"first": unparse(first) if first is not None else None,
+                        "steps": ancestry.to_json() if ancestry is not None else []},
         }
         self.experiments.append(record)
         self.total_individuals += standing.individuals
@@ -482,210 +458,51 @@ class Search:
             raise RuntimeError("no experiment is under way (begin one first)")
         return self._current
 
-    def _new_experiment(self, index: int, streams: Streams | None = None) -> _Experiment:
-        if streams is None:
-            streams = Streams(_generator(self.seed, index, _INIT),
-                              _generator(self.seed, index, _TOURNAMENT),
-                              _generator(self.seed, index, _MUTATION),
-                              _seed64(self.seed, index, _EVALUATION))
-        fec = None
-        if self.config.fec.enabled:
-            fec = FecCache(self.config.fec.cache_size, self.config.fec.forget_every)
-        return _Experiment(
-            index=index,
-            population=Population(self.config.population_size),
-            init_rng=streams.init,
-            tournament=Uniforms(streams.tournament),
-            mutation_rng=streams.mutation,
-            eval_base=streams.evaluation,
-            fec=fec,
-            hurdle=self._hurdle(),
-        )
-
-    def _tasks_of(self, ex: _Experiment) -> tuple[list[Task], list[Task]]:
-        if ex.tasks is None:
-            ex.tasks = self.tasks(ex.index)
-        return ex.tasks
-
-    def _engine(self, tasks: list[Task]) -> Engine:
-        fec = self.config.fec
-        probe = ProbeSize(fec.num_train, fec.num_valid)
-        if self.backend == "vm":
-            return VmEngine(tasks, probe, self.sizes, self.config.max_abs_error)
-        return BackendEngine(self.backend, tasks, probe, self.config.max_abs_error)
-
-    def _scorer(self, ex: _Experiment) -> Scorer:
-        """The experiment's scorer, built once a session (its memo never changes a result)."""
-        if ex.scorer is None:
-            tasks = self._tasks_of(ex)[0]
-            num_train = [len(t.y_train) for t in tasks]
-            budget = None
-            if self.baseline is not None and self.config.train_budget is not None:
-                budget = TrainBudget(self.baseline, self.config.train_budget.threshold_factor,
-                                     num_train)
-            ex.scorer = Scorer(self._engine(tasks), num_train, fec=ex.fec,
-                               memo_size=self.config.fec.structural_cache_size,
-                               combine=self.config.combine, train_budget=budget,
-                               hurdle=ex.hurdle)
-        return ex.scorer
-
-    def _hurdle(self) -> Hurdle | None:
-        h = self.config.hurdles
-        if not h.enabled:
-            return None
-        size = self.config.population_size
-        return Hurdle(h.tasks, h.percentile, h.warmup or size, window=size)
+    def _new_experiment(self, index: int, keys: Keys | None = None) -> _Experiment:
+        tasks = self.tasks(index)
+        config = self.config
+        fec, h = config.fec, config.hurdles
+        limits = None
+        if self.baseline is not None and config.train_budget is not None:
+            limits = budget_limits(self.baseline, config.train_budget.threshold_factor,
+                                   [len(t.y_train) for t in tasks[0]])
+        settings = Settings(
+            population_size=config.population_size, tournament_size=config.tournament_size,
+            random_search=config.method == "random", combine=config.combine,
+            max_abs_error=config.max_abs_error, fec=fec.enabled, fec_cache_size=fec.cache_size,
+            forget_every=fec.forget_every, probe=(fec.num_train, fec.num_valid),
+            memo_size=fec.structural_cache_size,
+            hurdle=(h.tasks, h.percentile, h.warmup) if h.enabled else None,
+            budget_limits=limits)
+        initial = None
+        if config.initial_population == "empty":
+            initial = empty_program(self.mutation)
+        elif config.initial_population != "random":
+            initial = self.initial
+        engine = Engine(self.mutation, self.sizes, sum(self.longest), tasks[0], settings,
+                        keys or self.keys(index), initial)
+        return _Experiment(index=index, engine=engine, tasks=tasks)
 
     def _spent(self, ex: _Experiment) -> bool:
         b = self.config.budget
-        return bool((b.max_train_steps and ex.train_steps >= b.max_train_steps)
-                    or (b.max_individuals and ex.individuals >= b.max_individuals)
+        engine = ex.engine
+        return bool((b.max_train_steps and engine.train_steps >= b.max_train_steps)
+                    or (b.max_individuals and engine.individuals >= b.max_individuals)
                     or (b.max_seconds and ex.seconds >= b.max_seconds))
-
-    def _compiled_ok(self) -> bool:
-        return self.compiled and searchfast.supported(self.backend, self.sizes)
-
-    def _loop(self, ex: _Experiment) -> FastLoop:
-        """The compiled loop on this experiment's state (azdsl.searchfast), built once: it
-        keeps the population in its arrays between segments, written back into the Python
-        objects only when they are read (`_sync`)."""
-        if ex.fast is not None:
-            return ex.fast
-        mcfg = self.mutation
-        capacity = 1
-        held = [*ex.population.programs, *([ex.best_program] if ex.best_program else [])]
-        for c in range(3):
-            longest = max(mcfg.max_sizes[c], mcfg.init_sizes[c],
-                          *(len(p.components[c]) for p in held))
-            capacity += longest
-        fec = self.config.fec
-        budget = self._scorer(ex).train_budget
-        loop = FastLoop(mcfg, self.sizes, self._tasks_of(ex)[0],
-                        (fec.num_train, fec.num_valid), self.config.max_abs_error,
-                        self.config.combine, ex.fec, fec.structural_cache_size,
-                        budget.limits if budget else None, capacity,
-                        self.config.method == "random", ex.hurdle)
-        loop.load(ex.population, ex.tournament, ex.mutation_rng, ex.best_program,
-                  ex.best_fitness)
-        ex.fast = loop
-        return loop
-
-    def _refresh(self, ex: _Experiment) -> None:
-        """The fitness values, the best so far and the counters from the compiled loop (its
-        programs are read one by one, `_member`)."""
-        if ex.fast is not None:
-            ex.fast.report(ex.population, ex, ex.scorer)
-
-    def _sync(self, ex: _Experiment) -> None:
-        """Write the compiled loop's arrays back into the experiment's Python objects."""
-        if ex.fast is not None and ex.stale:
-            ex.best_program, ex.best_fitness = ex.fast.export(ex.population, ex.tournament,
-                                                              ex.mutation_rng)
-        ex.stale = False
-
-    def _member(self, ex: _Experiment, slot: int) -> Program:
-        if ex.fast is None:
-            return ex.population.programs[slot]
-        rows, lits, sizes, _ = ex.fast.pop
-        return searchfast.decode(rows[slot], lits[slot], sizes[slot])
-
-    def _first_program(self, ex: _Experiment) -> Program:
-        kind = self.config.initial_population
-        if kind == "random":
-            return random_program(ex.init_rng, self.mutation)
-        if kind == "empty":
-            return empty_program(self.mutation)
-        assert self.initial is not None
-        return self.initial
-
-    def _python_children(self, ex: _Experiment, until: int, start: float) -> bool:
-        """Children in Python up to `until` individuals; while the population fills, only
-        until it is full if the compiled loop takes over then. True when the budget (train
-        steps, individuals, the clock since `start`) stopped them."""
-        config = self.config
-        budget = config.budget
-        pop = ex.population
-        mcfg = self.mutation
-        scorer = self._scorer(ex)
-        random_search = config.method == "random"
-        tournament_size = config.tournament_size
-        take = ex.tournament.take
-        max_steps = budget.max_train_steps
-        max_individuals = budget.max_individuals
-        max_seconds = budget.max_seconds
-        score = scorer.score
-        mutation_rng = ex.mutation_rng
-        programs = pop.programs
-        tournament = pop.tournament
-        add = pop.add
-        eval_base = ex.eval_base
-        mask = azrng.MASK
-        individuals = ex.individuals
-        steps_before = ex.train_steps
-        scorer.train_steps = 0
-        if self._compiled_ok():
-            until = min(until, individuals + pop.capacity - len(programs))
-        ended = False
-        next_poll = individuals  # the clock is read every _POLL children only
-        while individuals < until:
-            if individuals >= next_poll:
-                next_poll = individuals + _POLL
-                if max_seconds and ex.seconds + (time.monotonic() - start) >= max_seconds:
-                    ended = True
-                    break
-            if (max_steps and steps_before + scorer.train_steps >= max_steps) or (
-                max_individuals and individuals >= max_individuals
-            ):
-                ended = True
-                break
-            if len(programs) < pop.capacity:
-                child = self._first_program(ex)
-            elif random_search:
-                child = random_program(mutation_rng, mcfg)
-            else:
-                child = mutate(programs[tournament(take(tournament_size))], mutation_rng,
-                               mcfg)[0]
-            value = score(child, (eval_base + individuals) & mask)
-            add(child, value)
-            individuals += 1
-            if value > ex.best_fitness:
-                ex.best_fitness, ex.best_program = value, child
-        ex.individuals = individuals
-        ex.train_steps = steps_before + scorer.train_steps
-        return ended
-
-    def _compiled_children(self, ex: _Experiment, until: int, start: float) -> bool:
-        """Children in the compiled loop up to `until` individuals (the Python loop's twin:
-        the same kernel, budget and seeds); True when the budget stopped them."""
-        fast = self._loop(ex)
-        budget = self.config.budget
-        ex.stale = True
-        while ex.individuals < until:
-            if budget.max_seconds and (ex.seconds + (time.monotonic() - start)
-                                       >= budget.max_seconds):
-                return True
-            done, steps, stop = fast.run(min(until - ex.individuals, _CHUNK),
-                                         self.config.tournament_size, budget.max_train_steps,
-                                         budget.max_individuals, ex.eval_base, ex.individuals,
-                                         ex.train_steps)
-            ex.individuals += done
-            ex.train_steps += steps
-            if stop:
-                return True
-        return False
 
     def _search(self, ex: _Experiment) -> None:
         """The experiment's search to the end of its budget, with what `run` adds to
         `advance`: progress records, checkpoints (every `checkpoint_every` individuals and
         `checkpoint_seconds`) and stops at a request (Interrupted, after a checkpoint)."""
         config = self.config
-        capacity = ex.population.capacity
+        capacity = config.population_size
+        engine = ex.engine
         progress_every = config.progress_every
         checkpoint_every = config.checkpoint_every
         checkpoint_seconds = config.checkpoint_seconds
         never = 2**62
         next_progress = ex.last_progress + progress_every
-        next_checkpoint = ex.individuals + checkpoint_every if checkpoint_every else never
+        next_checkpoint = engine.individuals + checkpoint_every if checkpoint_every else never
         seconds_before, session = ex.seconds, time.monotonic()
         last_checkpoint = session
 
@@ -697,7 +514,7 @@ class Search:
             clock()
             self.hooks.checkpoint(self.state())
             last_checkpoint = time.monotonic()
-            next_checkpoint = ex.individuals + checkpoint_every if checkpoint_every else never
+            next_checkpoint = engine.individuals + checkpoint_every if checkpoint_every else never
 
         while True:
             stop = self.stop_requested()
@@ -708,23 +525,22 @@ class Search:
                     raise Interrupted
             # Progress records fall due at every progress_every individuals and once the
             # population is full; signals and the clock are looked at between segments.
-            until = min(ex.individuals + (_CHUNK if ex.fast is not None else _POLL),
-                        next_progress, next_checkpoint)
-            if ex.individuals < capacity:
+            until = min(engine.individuals + _CHUNK, next_progress, next_checkpoint)
+            if engine.individuals < capacity:
                 until = min(until, capacity)
-            before = ex.individuals
+            before = engine.individuals
             spent = self.advance(max(until, before + 1))
             clock()
-            if ex.individuals > before and (ex.individuals >= next_progress
-                                            or ex.individuals == capacity):
-                ex.last_progress = ex.individuals
-                next_progress = ex.individuals + progress_every
+            if engine.individuals > before and (engine.individuals >= next_progress
+                                            or engine.individuals == capacity):
+                ex.last_progress = engine.individuals
+                next_progress = engine.individuals + progress_every
                 self._progress()
-            if ex.individuals >= next_checkpoint:
+            if engine.individuals >= next_checkpoint:
                 checkpoint()
             if spent:
                 break
-        ex.last_progress = ex.individuals
+        ex.last_progress = engine.individuals
         self._progress(done=True)
 
     def _progress(self, done: bool = False) -> None:
@@ -756,38 +572,13 @@ class Search:
         current = None
         ex = self._current
         if ex is not None:
-            self._sync(ex)
-            printed: dict[int, str] = {}  # each program object printed once
-            index: dict[str, int] = {}  # each text stored once (equal programs share it)
-            unique: list[str] = []
-            slots = []
-            for program in ex.population.programs:
-                text = printed.get(id(program))
-                if text is None:
-                    text = printed[id(program)] = unparse(program)
-                slot = index.get(text)
-                if slot is None:
-                    slot = index[text] = len(unique)
-                    unique.append(text)
-                slots.append(slot)
+            keys = ex.engine.keys
             current = {
                 "index": ex.index,
-                "programs": unique,
-                "slots": slots,
-                "fitness": ex.population.fitness,
-                "next_slot": ex.population.next_slot,
-                "init_rng": ex.init_rng.bit_generator.state,
-                "tournament": ex.tournament.state(),
-                "mutation_rng": ex.mutation_rng.bit_generator.state,
-                "eval_base": ex.eval_base,
-                "fec": ex.fec.state() if ex.fec is not None else None,
-                "hurdle": ex.hurdle.state() if ex.hurdle is not None else None,
-                "individuals": ex.individuals,
-                "train_steps": ex.train_steps,
+                "keys": [keys.init, keys.tournament, keys.mutation, keys.evaluation, keys.tag],
                 "seconds": ex.seconds,
-                "best_program": unparse(ex.best_program) if ex.best_program else None,
-                "best_fitness": ex.best_fitness,
                 "last_progress": ex.last_progress,
+                **ex.engine.state(),
             }
         return {
             "format": STATE_FORMAT,
@@ -878,6 +669,11 @@ class Search:
         r.fitness("select_fitness")
         program(r.get("program"), r.key("program"))
         program(r.get("simplified"), r.key("simplified"))
+        lineage = r.table("lineage")
+        first = lineage.get("first")
+        if first is not None:
+            program(first, lineage.key("first"))
+        Ancestry.from_json(lineage.get("steps"), lineage.key("steps"))
         return dict(r.data)
 
     def _read_final(self, f: st.Fields, program: ProgramReader) -> dict[str, Any]:
@@ -899,94 +695,28 @@ class Search:
 
     def _read_current(self, cur: st.Fields, finished: int, program: ProgramReader
                       ) -> _Experiment:
-        """The experiment under way, its population and streams (see `state`)."""
-        ex = self._new_experiment(self._read_index(cur, finished))
-        pop = ex.population
-        key = cur.key
-        unique = [program(text, f"{key('programs')}[{i}]")
-                  for i, text in enumerate(cur.items("programs", most=pop.capacity))]
-        slots = cur.items("slots", most=pop.capacity)
-        pop.programs = [unique[st.integer(slot, f"{key('slots')}[{i}]", 0, len(unique) - 1)]
-                        for i, slot in enumerate(slots)]
-        pop.fitness = [st.fitness(value, f"{key('fitness')}[{i}]")
-                       for i, value in enumerate(cur.items("fitness", length=len(slots)))]
-        # The ring only turns once the population is full.
-        pop.next_slot = cur.integer("next_slot", 0, pop.capacity - 1 if pop.full else 0)
-        ex.init_rng.bit_generator.state = st.generator_state(cur.get("init_rng"),
-                                                             key("init_rng"))
-        ex.tournament = Uniforms.from_state(cur.get("tournament"), key("tournament"),
-                                            ex.tournament.block)
-        ex.mutation_rng.bit_generator.state = st.generator_state(cur.get("mutation_rng"),
-                                                                 key("mutation_rng"))
-        ex.eval_base = cur.integer("eval_base", 0, st.UINT64_MAX)
-        ex.fec = self._read_fec(cur.optional_table("fec"), key("fec"), ex.fec)
-        hurdle = cur.data.get("hurdle")  # absent from states of before hurdles
-        ex.hurdle = self._read_hurdle(st.Fields(hurdle, key("hurdle")) if hurdle is not None
-                                      else None, key("hurdle"), ex.hurdle)
-        ex.individuals = cur.integer("individuals")
-        ex.train_steps = cur.integer("train_steps")
+        """The experiment under way: its streams and its engine's state (see `state`)."""
+        index = self._read_index(cur, finished)
+        key = cur.key("keys")
+        values = [st.integer(v, f"{key}[{i}]", 0, st.UINT64_MAX)
+                  for i, v in enumerate(cur.items("keys", length=5))]
+        if values[4] >= 2**23:
+            raise st.StateError(f"{key}[4]: an island tag below 2**23")
+        ex = self._new_experiment(index, Keys(*values))
+        ex.engine.restore(cur.data, cur.path, program)
         ex.seconds = cur.number("seconds", 0.0)
-        best = cur.get("best_program")
-        ex.best_program = program(best, key("best_program")) if best is not None else None
-        ex.best_fitness = cur.fitness("best_fitness", unset=True)
-        ex.last_progress = cur.integer("last_progress", 0, ex.individuals)
+        ex.last_progress = cur.integer("last_progress", 0, ex.engine.individuals)
         return ex
 
-    @staticmethod
-    def _read_fec(f: st.Fields | None, key: str, fresh: FecCache | None) -> FecCache | None:
-        """The FEC cache: there exactly when the config enables FEC, and of its sizes (the
-        compiled loop's table holds cache_size entries)."""
-        _present_as_configured(f, fresh, key, "FEC is", "the FEC cache")
-        if f is None or fresh is None:
-            return None
-        size = f.integer("cache_size", fresh.cache_size, fresh.cache_size)
-        forget = f.integer("forget_every", fresh.forget_every, fresh.forget_every)
-        keys = [st.integer(k, f"{f.key('keys')}[{i}]", 0, st.UINT64_MAX)
-                for i, k in enumerate(f.items("keys", most=size))]
-        if len(set(keys)) != len(keys):
-            raise st.StateError(f"{f.key('keys')}: holds a key twice")
-        fitness = [st.fitness(v, f"{f.key('fitness')}[{i}]")
-                   for i, v in enumerate(f.items("fitness", length=len(keys)))]
-        # An entry is forgotten once it has served fresh.max_hits hits (forget_every - 1).
-        most = fresh.max_hits - 1 if forget else MAX_INT
-        served = [st.integer(v, f"{f.key('served')}[{i}]", 0, most)
-                  for i, v in enumerate(f.items("served", length=len(keys)))]
-        return FecCache.from_state({
-            "cache_size": size, "forget_every": forget, "hits": f.integer("hits"),
-            "misses": f.integer("misses"), "keys": keys, "fitness": fitness, "served": served})
 
-    @staticmethod
-    def _read_hurdle(f: st.Fields | None, key: str, fresh: Hurdle | None) -> Hurdle | None:
-        """The hurdle: there exactly when the config enables hurdles, with its settings."""
-        _present_as_configured(f, fresh, key, "hurdles are", "the hurdle")
-        if f is None or fresh is None:
-            return None
-        state = fresh.state()
-        for name in ("tasks", "warmup", "window"):
-            f.integer(name, state[name], state[name])
-        if f.number("percentile") != state["percentile"]:
-            raise st.StateError(f"{f.key('percentile')}: must be {state['percentile']} (the "
-                                "config's)")
-        recorded = f.integer("recorded")
-        # The window holds the partial fitness of the last `window` children recorded.
-        values = [st.fitness(v, f"{f.key('values')}[{i}]") for i, v in enumerate(
-            f.items("values", length=min(recorded, fresh.window)))]
-        return Hurdle.from_state({**state, "values": values, "recorded": recorded,
-                                  "stopped": f.integer("stopped", 0, recorded)})
-
-
-def _inject(fast: FastLoop, program: Program, fitness: float) -> bool:
-    """Write a migrant over the compiled loop's oldest member, as Population.add does (its
-    arrays: pop = (rows, literals, component sizes, fitness), ring = the oldest slot); False
-    when the program does not fit its rows."""
-    rows, lits, sizes, values = fast.pop
-    if sum(len(c) for c in program.components) > fast.capacity:
-        return False
-    slot = int(fast.ring[0])
-    searchfast.encode(program, rows[slot], lits[slot], sizes[slot])
-    values[slot] = fitness
-    fast.ring[0] = (slot + 1) % values.shape[0]
-    return True
+def _stats(fitness: list[float]) -> tuple[float, float, float]:
+    """Mean, standard deviation and best of a population's fitness (zeros when empty)."""
+    if not fitness:
+        return 0.0, 0.0, 0.0
+    values = np.asarray(fitness, dtype=np.float64)
+    mean = float(values.mean())
+    var = float((values * values).mean() - mean * mean)
+    return mean, max(var, 0.0) ** 0.5, float(values.max())
 
 
 def evolve(config: Config, seed: int = 0, *, backend: str = "vm",

@@ -2,13 +2,15 @@
 
 An island is a Search (azdsl.evolve) limited to the search phase of one experiment: it runs
 its share of the experiment's budget in segments that end at fixed individual counts (the
-migration barriers), takes in immigrants as program text, and reports a Summary (counters,
-population statistics, its best programs as text). The experiment driver (azdsl.parallel)
-does the selection and final scoring. Island 0 draws from the root seed's streams, so a run
-of one island is the single-process run; island i > 0 draws from streams spawned for it
-(SeedSequence spawn keys (experiment, concern, i)). All islands of an experiment search the
-same tasks. An IslandHost holds the islands of one worker (a process, a Ray actor, or the
-driver itself) and answers the driver's requests; nothing it sends is a pickled program.
+migration barriers), takes in immigrants as program text with their ancestry, and reports a
+Summary (counters, population statistics, its best programs as text, with their ancestry).
+The experiment driver (azdsl.parallel) does the selection and final scoring. Island 0 draws
+from the root seed's streams, so a run of one island is the single-process run; island i > 0
+draws from streams spawned for it (SeedSequence spawn keys (experiment, concern, i)) and tags
+its lineage ids with i, so they stay unique as migrants carry their ancestry along. All
+islands of an experiment search the same tasks. An IslandHost holds the islands of one
+worker (a process, a Ray actor, or the driver itself) and answers the driver's requests;
+nothing it sends is a pickled program.
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ import numpy as np
 
 from azdsl import state as st
 from azdsl.config import Budget, Config
-from azdsl.evolve import ProgramReader, Search, Streams
+from azdsl.engine import Keys
+from azdsl.evolve import ProgramReader, Search
+from azdsl.lineage import Ancestry
 from azdsl.parse import parse
 from azdsl.printer import unparse
 from azdsl.program import Program
 
-Migrant = tuple[str, float]  # a program as canonical text, and its fitness on the search tasks
+# A program as canonical text, its fitness on the search tasks, and its ancestry (Step rows).
+Migrant = tuple[str, float, list[Any]]
 
 # Concerns of an island's own streams (spawn key (experiment, concern, island)).
 _INIT, _TOURNAMENT, _MUTATION, _EVALUATION = range(4)
@@ -60,6 +65,7 @@ class Summary:
     best_ever: float  # the best child this island evaluated, and its text
     best_ever_program: str | None
     candidate: Migrant | None  # what the island offers to the experiment's selection
+    candidate_first: str | None  # the first program of the candidate's ancestry
     emigrants: tuple[Migrant, ...]  # its best members, best first
     fec_hits: int = 0
     fec_misses: int = 0
@@ -81,6 +87,9 @@ class Summary:
         best_ever_program = f.get("best_ever_program")
         if best_ever_program is not None:
             program(best_ever_program, f.key("best_ever_program"))
+        candidate_first = f.get("candidate_first")
+        if candidate_first is not None:
+            program(candidate_first, f.key("candidate_first"))
         candidate = f.get("candidate")
         return Summary(
             island=f.integer("island"), done=f.boolean("done"),
@@ -91,6 +100,7 @@ class Summary:
             best_ever_program=best_ever_program,
             candidate=migrant(candidate, f.key("candidate"), program)
             if candidate is not None else None,
+            candidate_first=candidate_first,
             emigrants=tuple(migrant(m, f"{f.key('emigrants')}[{i}]", program)
                             for i, m in enumerate(f.items("emigrants"))),
             fec_hits=f.integer("fec_hits"), fec_misses=f.integer("fec_misses"),
@@ -98,10 +108,11 @@ class Summary:
 
 
 def migrant(value: Any, key: str, program: ProgramReader) -> Migrant:
-    """A [program text, fitness] pair of a checkpoint, checked."""
-    text, fitness = st.items(value, key, length=2)
+    """A [program text, fitness, ancestry] triple of a checkpoint, checked."""
+    text, fitness, steps = st.items(value, key, length=3)
     program(text, f"{key}[0]")
-    return text, st.fitness(fitness, f"{key}[1]")
+    Ancestry.from_json(steps, f"{key}[2]")
+    return text, st.fitness(fitness, f"{key}[1]"), steps
 
 
 # ---- the worker side ----------------------------------------------------------------------------
@@ -158,16 +169,15 @@ def island_search(spec: RunSpec) -> Search:
     return Search(config, spec.seed, spec.backend, island=True)
 
 
-def island_streams(seed: int, experiment: int, island: int) -> Streams:
+def island_keys(seed: int, experiment: int, island: int) -> Keys:
     """The streams of island `island` > 0 in an experiment (island 0 draws from the root
     seed's, so that one island is the single-process search)."""
-    def generator(concern: int) -> np.random.Generator:
-        return np.random.Generator(np.random.PCG64(_stream(seed, experiment, concern, island)))
+    def key(concern: int) -> int:
+        low, high = _stream(seed, experiment, concern, island).generate_state(
+            2, np.uint32).tolist()
+        return int(low) | (int(high) << 32)
 
-    low, high = _stream(seed, experiment, _EVALUATION, island).generate_state(
-        2, np.uint32).tolist()
-    return Streams(generator(_INIT), generator(_TOURNAMENT), generator(_MUTATION),
-                   int(low) | (int(high) << 32))
+    return Keys(key(_INIT), key(_TOURNAMENT), key(_MUTATION), key(_EVALUATION), island)
 
 
 class Island:
@@ -180,30 +190,35 @@ class Island:
 
     def begin(self, experiment: int) -> None:
         """Start the search of an experiment (fresh population, the experiment's tasks)."""
-        streams = island_streams(self.spec.seed, experiment, self.index) if self.index else None
-        self.search.begin(experiment, streams)
+        keys = island_keys(self.spec.seed, experiment, self.index) if self.index else None
+        self.search.begin(experiment, keys)
 
     def step(self, target: int, immigrants: Sequence[Migrant]) -> Summary:
         """Take in the immigrants (they replace the oldest members), search until `target`
         individuals or the budget, and report."""
         search = self.search
-        search.inject([(parse(text, "<immigrant>"), float(fitness))
-                       for text, fitness in immigrants])
+        search.inject([(parse(text, "<immigrant>"), float(fitness),
+                        Ancestry.from_json(steps, "<immigrant>"))
+                       for text, fitness, steps in immigrants])
         search.advance(target)
         standing = search.summary()
 
-        def text(member: tuple[Program, float]) -> Migrant:
-            return unparse(member[0]), member[1]
+        def text(program: Program, fitness: float, ancestry: Ancestry | None) -> Migrant:
+            return unparse(program), fitness, ancestry.to_json() if ancestry else []
 
         best = standing.best_ever_program
+        candidate = standing.candidate
+        first = standing.candidate_first
         return Summary(
             island=self.index, done=standing.spent, individuals=standing.individuals,
             train_steps=standing.train_steps, seconds=standing.seconds, size=standing.size,
             mean=standing.mean, std=standing.std, best=standing.best,
             best_ever=standing.best_ever,
             best_ever_program=unparse(best) if best is not None else None,
-            candidate=text(standing.candidate) if standing.candidate is not None else None,
-            emigrants=tuple(text(m) for m in search.fittest(self.spec.migrants)),
+            candidate=text(*candidate, standing.candidate_ancestry)
+            if candidate is not None else None,
+            candidate_first=unparse(first) if first is not None else None,
+            emigrants=tuple(text(*m) for m in search.fittest(self.spec.migrants)),
             fec_hits=standing.fec_hits, fec_misses=standing.fec_misses,
             memo_hits=standing.memo_hits, hurdle_stopped=standing.hurdle_stopped)
 

@@ -35,6 +35,7 @@ from azdsl.evolve import Hooks, Interrupted, NoHooks, Result, Search, Standing
 from azdsl.islands import (
     Begin,
     Load,
+    Migrant,
     Request,
     RunSpec,
     States,
@@ -43,6 +44,7 @@ from azdsl.islands import (
     island_search,
     migrant,
 )
+from azdsl.lineage import Ancestry
 from azdsl.parse import parse
 from azdsl.program import Program
 from azdsl.workers import LOST, Pool, WorkersLost, assignment, local_cores
@@ -108,7 +110,7 @@ class _Experiment:
     barrier: int = 0
     done: list[bool] = field(default_factory=list)
     summaries: list[Summary | None] = field(default_factory=list)
-    pending: list[tuple[tuple[str, float], ...]] = field(default_factory=list)  # immigrants
+    pending: list[tuple[Migrant, ...]] = field(default_factory=list)  # immigrants
     seconds: float = 0.0  # wall time before this session
     log: list[Step] = field(default_factory=list)  # barrier requests since the checkpoint
     checkpoint: dict[str, Any] | None = None  # the last snapshot (None: the start)
@@ -301,12 +303,12 @@ class IslandRun:
                     raise Interrupted
         exp.seconds += time.monotonic() - start
 
-    def _migrants(self) -> list[tuple[tuple[str, float], ...]]:
+    def _migrants(self) -> list[tuple[Migrant, ...]]:
         """Ring migration: island i takes island i-1's best members, unless it is done."""
         exp = self._exp
         assert exp is not None
         n = self.settings.islands
-        pending: list[tuple[tuple[str, float], ...]] = [()] * n
+        pending: list[tuple[Migrant, ...]] = [()] * n
         if n == 1:
             return pending
         for i in range(n):
@@ -329,8 +331,10 @@ class IslandRun:
         mean = sum(s.mean * s.size for s in summaries) / size if size else 0.0
         square = sum((s.std ** 2 + s.mean ** 2) * s.size for s in summaries) / size if size else 0
         best_ever = max(summaries, key=lambda s: s.best_ever)
-        candidates = [s.candidate for s in summaries if s.candidate is not None]
-        candidate = max(candidates, key=lambda c: c[1]) if candidates else None
+        offers = [s for s in summaries if s.candidate is not None]
+        offer = max(offers, key=lambda s: s.candidate[1] if s.candidate else 0.0
+                    ) if offers else None
+        candidate = offer.candidate if offer is not None else None
 
         def program(text: str | None) -> Program | None:
             return parse(text, "<island>") if text is not None else None
@@ -342,6 +346,9 @@ class IslandRun:
             std=math.sqrt(max(square - mean * mean, 0.0)), best=max(s.best for s in summaries),
             best_ever=best_ever.best_ever, best_ever_program=program(best_ever.best_ever_program),
             candidate=(parse(candidate[0], "<island>"), candidate[1]) if candidate else None,
+            candidate_ancestry=Ancestry.from_json(candidate[2], "<island>")
+            if candidate else None,
+            candidate_first=program(offer.candidate_first) if offer is not None else None,
             fec_hits=sum(s.fec_hits for s in summaries),
             fec_misses=sum(s.fec_misses for s in summaries),
             memo_hits=sum(s.memo_hits for s in summaries),

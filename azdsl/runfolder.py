@@ -8,11 +8,14 @@ Layout of DIR:
   checkpoint.json    the search state: one JSON document (format, version, the SHA-256 and
                      length of the state, then the state), written to a temporary file and
                      moved into place; the one before it is kept as checkpoint.prev.json
+  lineage.json       per finished experiment, the ancestry of its best program: its first
+                     program's text and one row per individual from there to the best
+                     (azdsl.lineage; format and version keys, the row fields named)
   report.json / report.txt   when the run is finished (report.json has format and version)
 
 `azdsl resume DIR` restores the last checkpoint, cuts progress.jsonl back to the reports it
 had seen, and goes on; a run resumed this way ends exactly where an uninterrupted run ends.
-Nothing here is a pickle: programs are text, generators are their state dicts.
+Nothing here is a pickle: programs are text, random streams are counter-based keys.
 
 Every file of a folder is read as user input (it can be edited, its checksum is no defence):
 run.json and the checkpoint field by field (azdsl.state), all of it before anything in the
@@ -38,6 +41,7 @@ from azdsl.errors import AzdslError, ConfigError
 from azdsl.evaluate import SEARCH_BACKENDS
 from azdsl.evolve import Result, Search
 from azdsl.limits import SEED_LIMIT
+from azdsl.lineage import lineage_document
 from azdsl.printer import unparse
 from azdsl.program import Program
 
@@ -55,6 +59,7 @@ CHECKPOINT = "checkpoint.json"
 PREVIOUS = "checkpoint.prev.json"
 REPORT_JSON = "report.json"
 REPORT_TEXT = "report.txt"
+LINEAGE = "lineage.json"
 
 
 class RunError(ConfigError):
@@ -300,7 +305,17 @@ class RunFolder:
         write_atomic(self.path / BEST, unparse(program))
 
     def experiment(self, record: dict[str, Any]) -> None:
-        pass
+        """lineage.json: the ancestry of each finished experiment's best program, this one's
+        added to (or, after a resume, put again over) those the file holds."""
+        entries: dict[int, Any] = {}
+        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+            for entry in json.loads((self.path / LINEAGE).read_text())["experiments"]:
+                entries[int(entry["experiment"])] = entry
+        entries[int(record["experiment"])] = {"experiment": record["experiment"],
+                                              "program": record["program"],
+                                              **record["lineage"]}
+        write_atomic(self.path / LINEAGE, json.dumps(lineage_document(
+            [entries[k] for k in sorted(entries)])) + "\n")
 
     def truncate_progress(self, records: int) -> None:
         """Keep the first `records` lines of progress.jsonl (those before the checkpoint)."""
@@ -333,7 +348,9 @@ def report_data(search: Search, result: Result, run: dict[str, Any]) -> dict[str
         "format": REPORT_FORMAT, "version": VERSION,
         "seed": run.get("seed", search.seed),
         "backend": run.get("backend", search.backend),
-        "experiments": result.experiments,
+        # each experiment's record, its lineage kept in lineage.json
+        "experiments": [{k: v for k, v in e.items() if k != "lineage"}
+                        for e in result.experiments],
         "individuals": result.individuals,
         "train_steps": result.train_steps,
         "seconds": round(sum(float(e["seconds"]) for e in result.experiments), 3),

@@ -1,23 +1,22 @@
-"""Numba kernels of the search's hot path: generators, mutation, pruning, the caches.
+"""Numba kernels of the search's per-child step: draws, mutation, pruning, the caches, lineage.
 
-The Python search (evolve.py, mutate.py, prune.py, scorer.py, fec.py) is the definition; these
-kernels redo its per-child work on arrays, draw for draw, so a run gives the same result
-either way (tests hold the two paths equal):
+This is the one definition of the step (azdsl.searchloop composes it with the VM; tests run it
+as plain Python too, and hold it to the Program-level oracle under tests/):
 
-- `pcg_*`: numpy's PCG64 (128-bit LCG, XSL-RR output) and Generator.random(), so the kernel
-  continues the very generators the Python path uses (their state dicts are exchanged).
-- `mutate_into`: mutate.mutate on array programs, consuming uniforms in the same order and in
-  the same blocks of 16 (mutate._Draws); `random_into`: mutate.random_program (random search).
-- `prune_lower`: liveness.live_mask on cell bitmasks, the live code lowered to the VM's rows,
-  and a 128-bit key of the live code with cells renamed as simplify.simplify renames them
-  (for the structural memo: equal keys mean equal simplified programs, which score alike).
-- `fec_*`: fec.FecCache as a chained hash table with an LRU list; `memo_*`: the memo;
-  `hurdle_passes`: hurdles.Hurdle's window as a ring and a sorted copy.
+- `draw`: uniforms from the counter-based generator of azdsl.rng (`kernels.uniform01`): a
+  child's draws are a pure function of its stream key and their count, so any individual can
+  be replayed from its key alone (lineage) and no generator state needs saving.
+- `mutate_into`: the eight mutation types on array programs (azdsl.rows), recording what they
+  did; `random_into`: a fresh random program (initial programs, random search).
+- `prune_lower`: the live code (liveness.live_rows) lowered to the VM's rows, and a 128-bit key
+  of it with cells renamed as simplify.simplify renames them (for the structural memo: equal
+  keys mean equal simplified programs, which score alike).
+- `fec_*`: the FEC cache as a chained hash table with an LRU list; `memo_slot`: the memo;
+  `hurdle_passes`: the hurdle's window as a ring and a sorted copy.
+- `node_*`: the lineage table (azdsl.lineage).
 
-Programs are rows (op, out, in0, in1) of cells encoded kind * 256 + index (-1: none) with
-three float64 literals, Setup, Predict and Learn one after another; `n[c]` counts each
-component. Op facts come from ops.py (and alter_param's choices from mutate.py) through the
-tables `searchfast.op_tables` builds.
+Op facts come from ops.py (and alter_param's choices from mutate.py) through the tables
+`searchloop.op_tables` builds.
 """
 
 from __future__ import annotations
@@ -29,99 +28,42 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from azdsl.kernels import INV_2_53, MIX_MUL1, MIX_MUL2, TWO_PI, mix64
+from azdsl import liveness
+from azdsl.kernels import MIX_MUL1, MIX_MUL2, TWO_PI, mix64, uniform01
+from azdsl.rows import KIND_SHIFT
 
 Arr = npt.NDArray[Any]
 
-U64 = np.uint64
-_M32 = np.uint64(0xFFFFFFFF)
-_S32 = np.uint64(32)
-_S11 = np.uint64(11)
-_S58 = np.uint64(58)
-_S63 = np.uint64(63)
-_S64 = np.uint64(64)
-_MUL_HI = np.uint64(2549297995355413924)
-_MUL_LO = np.uint64(4865540595714422341)
+live_rows = njit(cache=True)(liveness.live_rows)  # the one definition, compiled
+
 _NAN_BITS = np.uint64(0x7FF8000000000000)
 _ONE = np.uint64(1)
-_ZERO = np.uint64(0)
 
-# Mutation type codes (the order of mutate.MUTATION_TYPES).
+# Mutation type codes (the order of mutate.MUTATION_TYPES), then what else makes an individual:
+# no mutation (mutate_prob said no), an initial program, a random program (random search).
 ALTER_PARAM, RANDOMIZE_INSTRUCTION, RANDOMIZE_COMPONENT, INSERT, REMOVE, TRADE, \
-    RANDOMIZE_ALGORITHM, IDENTITY = range(8)
-# Literal init / mutation codes (searchfast maps ops.LitInit / LitMutation to these).
+    RANDOMIZE_ALGORITHM, IDENTITY, NONE, INITIAL, RANDOM = range(11)
+# Literal init / mutation codes (searchloop.op_tables maps ops.LitInit / LitMutation to these).
 INIT_OPEN_PM1, INIT_PM1, INIT_UNIT, INIT_INDEX = range(4)
 MUT_LOG_OR_FLIP, MUT_LOG, MUT_REDRAW_INDEX = range(3)
-KIND_SHIFT = 256
 FLIP_PROB = 0.1
 
 
-# ---- PCG64 ------------------------------------------------------------------------------------
+# ---- draws -------------------------------------------------------------------------------------
 
 
 @njit(cache=True)
-def _mul64(a: np.uint64, b: np.uint64) -> tuple[np.uint64, np.uint64]:
-    """The full 128-bit product of two uint64 as (high, low)."""
-    a_lo = a & _M32
-    a_hi = a >> _S32
-    b_lo = b & _M32
-    b_hi = b >> _S32
-    p0 = a_lo * b_lo
-    p1 = a_lo * b_hi
-    p2 = a_hi * b_lo
-    p3 = a_hi * b_hi
-    mid = (p0 >> _S32) + (p1 & _M32) + (p2 & _M32)
-    low = (p0 & _M32) | (mid << _S32)
-    high = p3 + (p1 >> _S32) + (p2 >> _S32) + (mid >> _S32)
-    return high, low
+def draw(d: Arr) -> float:
+    """The next uniform in [0, 1) of a stream: d = (key, draws taken so far)."""
+    u = uniform01(d[0], d[1])
+    d[1] += _ONE
+    return u
 
 
 @njit(cache=True)
-def pcg_next64(st: Arr) -> np.uint64:
-    """numpy's PCG64 next_uint64; st = (state high, state low, inc high, inc low)."""
-    high, low = _mul64(st[1], _MUL_LO)
-    high = high + st[1] * _MUL_HI + st[0] * _MUL_LO
-    low2 = low + st[3]
-    carry = _ONE if low2 < low else _ZERO
-    st[0] = high + st[2] + carry
-    st[1] = low2
-    x = st[0] ^ st[1]
-    rot = st[0] >> _S58
-    return (x >> rot) | (x << ((_S64 - rot) & _S63))  # type: ignore[no-any-return]
-
-
-@njit(cache=True)
-def pcg_double(st: Arr) -> float:
-    """Generator.random() for one float."""
-    return float(pcg_next64(st) >> _S11) * INV_2_53
-
-
-@njit(cache=True)
-def pcg_fill(st: Arr, out: Arr) -> None:
-    for i in range(out.shape[0]):
-        out[i] = pcg_double(st)
-
-
-# ---- draws in blocks (mutate._Draws, population.Uniforms) -------------------------------------
-
-
-@njit(cache=True)
-def draw(st: Arr, buf: Arr, pos: Arr) -> float:
-    """The next uniform of a block-buffered stream; pos[0] is the position, pos[1] the number
-    of valid entries of buf (a refill draws a whole block)."""
-    p = pos[0]
-    if p == pos[1]:
-        pcg_fill(st, buf)
-        pos[1] = buf.shape[0]
-        p = 0
-    pos[0] = p + 1
-    return buf[p]  # type: ignore[no-any-return]
-
-
-@njit(cache=True)
-def _gauss(st: Arr, buf: Arr, pos: Arr) -> float:
-    u1 = draw(st, buf, pos)
-    u2 = draw(st, buf, pos)
+def _gauss(d: Arr) -> float:
+    u1 = draw(d)
+    u2 = draw(d)
     return math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(TWO_PI * u2)
 
 
@@ -140,16 +82,15 @@ def _out_cell(kind: int, j: int) -> int:
 
 
 @njit(cache=True)
-def _init_literal(rule: int, dim: int, st: Arr, buf: Arr,
-                  pos: Arr) -> float:
+def _init_literal(rule: int, dim: int, d: Arr) -> float:
     if rule == INIT_INDEX:
-        return float(int(draw(st, buf, pos) * dim))
+        return float(int(draw(d) * dim))
     if rule == INIT_UNIT:
-        return draw(st, buf, pos)
+        return draw(d)
     if rule == INIT_PM1:
-        return 2.0 * draw(st, buf, pos) - 1.0
+        return 2.0 * draw(d) - 1.0
     while True:
-        value = 2.0 * draw(st, buf, pos) - 1.0
+        value = 2.0 * draw(d) - 1.0
         if value != -1.0:
             return value
 
@@ -158,7 +99,7 @@ def _init_literal(rule: int, dim: int, st: Arr, buf: Arr,
 def _fresh(op: int, rows: Arr, lits: Arr, at: int,
            t_out: Arr, t_arity: Arr, t_in: Arr,
            t_nlit: Arr, t_init: Arr, mem: Arr,
-           dim: int, st: Arr, buf: Arr, pos: Arr) -> None:
+           dim: int, d: Arr) -> None:
     """A fresh instruction of op `op` written at row `at` (mutate._fresh)."""
     rows[at, 0] = op
     rows[at, 1] = -1
@@ -176,15 +117,15 @@ def _fresh(op: int, rows: Arr, lits: Arr, at: int,
     if t_nlit[op] > 0:
         for i in range(arity):
             kind = t_in[op, i]
-            rows[at, 2 + i] = kind * KIND_SHIFT + int(draw(st, buf, pos) * mem[kind])
-        rows[at, 1] = _out_cell(out_kind, int(draw(st, buf, pos) * n_out))
+            rows[at, 2 + i] = kind * KIND_SHIFT + int(draw(d) * mem[kind])
+        rows[at, 1] = _out_cell(out_kind, int(draw(d) * n_out))
         for k in range(t_nlit[op]):
-            lits[at, k] = _init_literal(t_init[op, k], dim, st, buf, pos)
+            lits[at, k] = _init_literal(t_init[op, k], dim, d)
         return
     combos = n_out
     for i in range(arity):
         combos *= int(mem[t_in[op, i]])
-    combo = int(draw(st, buf, pos) * combos)
+    combo = int(draw(d) * combos)
     rows[at, 1] = _out_cell(out_kind, combo % n_out)
     combo //= n_out
     for i in range(arity - 1, -1, -1):
@@ -195,8 +136,7 @@ def _fresh(op: int, rows: Arr, lits: Arr, at: int,
 
 @njit(cache=True)
 def mutate_into(
-    rows: Arr, lits: Arr, n: Arr,
-    st: Arr, buf: Arr, pos: Arr,
+    rows: Arr, lits: Arr, n: Arr, d: Arr, rec: Arr,
     t_out: Arr, t_arity: Arr, t_in: Arr,
     t_nlit: Arr, t_init: Arr, t_mut: Arr,
     t_alter: Arr, t_nalter: Arr,
@@ -204,13 +144,17 @@ def mutate_into(
     mutable: Arr, handlers: Arr, mins: Arr,
     maxs: Arr, dim: int, mutate_prob: float,
 ) -> None:
-    """Mutate the program in rows/lits/n in place, exactly as mutate.mutate would (a fresh
-    block of draws: pos is reset here)."""
-    pos[0] = 0
-    pos[1] = 0
-    if mutate_prob < 1.0 and not draw(st, buf, pos) < mutate_prob:
+    """Mutate the program in rows/lits/n in place, drawing from stream d: with probability
+    mutate_prob one mutation of a type drawn from `handlers`, else none. rec receives (type
+    code, or NONE; component, or -1; position, or -1): the instruction changed or removed, or
+    the gap an instruction went into (insert, trade)."""
+    rec[0] = NONE
+    rec[1] = -1
+    rec[2] = -1
+    if mutate_prob < 1.0 and not draw(d) < mutate_prob:
         return
-    handler = handlers[int(draw(st, buf, pos) * handlers.shape[0])]
+    handler = handlers[int(draw(d) * handlers.shape[0])]
+    rec[0] = handler
     n_mutable = mutable.shape[0]
     if n_mutable == 0 and handler != IDENTITY and handler != RANDOMIZE_ALGORITHM:
         return
@@ -221,109 +165,109 @@ def mutate_into(
             c = mutable[m]
             start = _start(n, c)
             for k in range(n[c]):
-                op = allowed[c, int(draw(st, buf, pos) * n_allowed[c])]
+                op = allowed[c, int(draw(d) * n_allowed[c])]
                 _fresh(op, rows, lits, start + k, t_out, t_arity, t_in, t_nlit, t_init, mem,
-                       dim, st, buf, pos)
+                       dim, d)
         return
-    c = mutable[int(draw(st, buf, pos) * n_mutable)]
+    c = mutable[int(draw(d) * n_mutable)]
+    rec[1] = c
     size = n[c]
     start = _start(n, c)
     if handler == ALTER_PARAM:
         if size == 0:
             return
-        at = start + int(draw(st, buf, pos) * size)
+        k = int(draw(d) * size)
+        rec[2] = k
+        at = start + k
         op = rows[at, 0]
         out_kind = t_out[op]
         if out_kind < 0:
             return
         arity = t_arity[op]
-        f = t_alter[op, int(draw(st, buf, pos) * t_nalter[op])]
+        f = t_alter[op, int(draw(d) * t_nalter[op])]
         if f <= arity:
             if f < arity:
                 kind = t_in[op, f]
                 count = int(mem[kind])
                 if count == 0:
                     return
-                rows[at, 2 + f] = kind * KIND_SHIFT + int(draw(st, buf, pos) * count)
+                rows[at, 2 + f] = kind * KIND_SHIFT + int(draw(d) * count)
             else:
                 count = _out_count(out_kind, mem)
                 if count <= 0:
                     return
-                rows[at, 1] = _out_cell(out_kind, int(draw(st, buf, pos) * count))
+                rows[at, 1] = _out_cell(out_kind, int(draw(d) * count))
             return
-        k = f - arity - 1
-        rule = t_mut[op, k]
+        j = f - arity - 1
+        rule = t_mut[op, j]
         if rule == MUT_REDRAW_INDEX:
-            lits[at, k] = float(int(draw(st, buf, pos) * dim))
-        elif rule == MUT_LOG_OR_FLIP and draw(st, buf, pos) < FLIP_PROB:
-            lits[at, k] = -lits[at, k]
+            lits[at, j] = float(int(draw(d) * dim))
+        elif rule == MUT_LOG_OR_FLIP and draw(d) < FLIP_PROB:
+            lits[at, j] = -lits[at, j]
         else:
-            lits[at, k] = lits[at, k] * math.exp(_gauss(st, buf, pos))
+            lits[at, j] = lits[at, j] * math.exp(_gauss(d))
         return
     if handler == RANDOMIZE_INSTRUCTION:
         if size == 0:
             return
-        at = start + int(draw(st, buf, pos) * size)
-        op = allowed[c, int(draw(st, buf, pos) * n_allowed[c])]
-        _fresh(op, rows, lits, at, t_out, t_arity, t_in, t_nlit, t_init, mem, dim, st, buf,
-               pos)
+        k = int(draw(d) * size)
+        rec[2] = k
+        op = allowed[c, int(draw(d) * n_allowed[c])]
+        _fresh(op, rows, lits, start + k, t_out, t_arity, t_in, t_nlit, t_init, mem, dim, d)
         return
     if handler == RANDOMIZE_COMPONENT:
         for k in range(size):
-            op = allowed[c, int(draw(st, buf, pos) * n_allowed[c])]
+            op = allowed[c, int(draw(d) * n_allowed[c])]
             _fresh(op, rows, lits, start + k, t_out, t_arity, t_in, t_nlit, t_init, mem, dim,
-                   st, buf, pos)
+                   d)
         return
     if handler == INSERT:
         if size >= maxs[c]:
             return
-        gap = int(draw(st, buf, pos) * (size + 1))
+        gap = int(draw(d) * (size + 1))
+        rec[2] = gap
         _open(rows, lits, n, start + gap)
         n[c] += 1
-        op = allowed[c, int(draw(st, buf, pos) * n_allowed[c])]
-        _fresh(op, rows, lits, start + gap, t_out, t_arity, t_in, t_nlit, t_init, mem, dim,
-               st, buf, pos)
+        op = allowed[c, int(draw(d) * n_allowed[c])]
+        _fresh(op, rows, lits, start + gap, t_out, t_arity, t_in, t_nlit, t_init, mem, dim, d)
         return
     if handler == REMOVE:
         if size <= mins[c] or size == 0:
             return
-        at = start + int(draw(st, buf, pos) * size)
-        _close(rows, lits, n, at)
+        k = int(draw(d) * size)
+        rec[2] = k
+        _close(rows, lits, n, start + k)
         n[c] -= 1
         return
     # TRADE: insert a fresh instruction, then remove one of the enlarged list
-    gap = int(draw(st, buf, pos) * (size + 1))
+    gap = int(draw(d) * (size + 1))
+    rec[2] = gap
     _open(rows, lits, n, start + gap)
     n[c] += 1
-    op = allowed[c, int(draw(st, buf, pos) * n_allowed[c])]
-    _fresh(op, rows, lits, start + gap, t_out, t_arity, t_in, t_nlit, t_init, mem, dim, st,
-           buf, pos)
-    removed = int(draw(st, buf, pos) * (size + 1))
+    op = allowed[c, int(draw(d) * n_allowed[c])]
+    _fresh(op, rows, lits, start + gap, t_out, t_arity, t_in, t_nlit, t_init, mem, dim, d)
+    removed = int(draw(d) * (size + 1))
     _close(rows, lits, n, start + removed)
     n[c] -= 1
 
 
 @njit(cache=True)
 def random_into(
-    rows: Arr, lits: Arr, n: Arr,
-    st: Arr, buf: Arr, pos: Arr,
+    rows: Arr, lits: Arr, n: Arr, d: Arr,
     t_out: Arr, t_arity: Arr, t_in: Arr,
     t_nlit: Arr, t_init: Arr,
     mem: Arr, allowed: Arr, n_allowed: Arr,
     init_sizes: Arr, dim: int,
 ) -> None:
-    """A fresh random program of the init sizes in rows/lits/n, exactly as
-    mutate.random_program would draw it (a fresh block of draws: pos is reset here)."""
-    pos[0] = 0
-    pos[1] = 0
+    """A fresh random program of the init sizes in rows/lits/n, drawn from stream d: every
+    instruction of a component with ops drawn afresh, the others `pass`."""
     at = 0
     for c in range(3):
         n[c] = init_sizes[c]
         for _ in range(init_sizes[c]):
             # A component without ops is all `pass` (op 0, which _fresh writes drawing nothing).
-            op = allowed[c, int(draw(st, buf, pos) * n_allowed[c])] if n_allowed[c] > 0 else 0
-            _fresh(op, rows, lits, at, t_out, t_arity, t_in, t_nlit, t_init, mem, dim, st, buf,
-                   pos)
+            op = allowed[c, int(draw(d) * n_allowed[c])] if n_allowed[c] > 0 else 0
+            _fresh(op, rows, lits, at, t_out, t_arity, t_in, t_nlit, t_init, mem, dim, d)
             at += 1
 
 
@@ -363,62 +307,24 @@ def _close(rows: Arr, lits: Arr, n: Arr,
 
 
 @njit(cache=True)
-def _bit(cell: int, bit_base: Arr) -> np.uint64:
-    if cell < 0:
-        return _ZERO
-    return _ONE << np.uint64(bit_base[cell // KIND_SHIFT] + cell % KIND_SHIFT)
-
-
-@njit(cache=True)
-def _backward(rows: Arr, start: int, stop: int, live: np.uint64,
-              flags: Arr, t_partial: Arr,
-              bit_base: Arr) -> np.uint64:
-    for r in range(stop - 1, start - 1, -1):
-        out = _bit(rows[r, 1], bit_base)
-        if out & live:
-            flags[r] = 1
-            if not t_partial[rows[r, 0]]:
-                live = live & ~out
-            live = live | _bit(rows[r, 2], bit_base) | _bit(rows[r, 3], bit_base)
-        else:
-            flags[r] = 0
-    return live
-
-
-@njit(cache=True)
 def prune_lower(
-    rows: Arr, lits: Arr, n: Arr,
-    flags: Arr, t_partial: Arr, t_random: Arr,
-    t_nlit: Arr, t_littype: Arr, bit_base: Arr,
-    keep: np.uint64, prediction: np.uint64,
-    vm_base: Arr, vm_width: Arr, row_width: int,
-    float_width: int, out_ints: Arr, out_floats: Arr,
-    out_bounds: Arr, key: Arr,
+    rows: Arr, lits: Arr, n: Arr, flags: Arr, live: Arr, canon: Arr,
+    t_partial: Arr, t_random: Arr, t_nlit: Arr, t_littype: Arr, cell_base: Arr,
+    vm_base: Arr, vm_width: Arr, row_width: int, float_width: int,
+    out_ints: Arr, out_floats: Arr, out_bounds: Arr, key: Arr,
 ) -> bool:
-    """Live code (liveness.live_mask) lowered to VM rows; key[0:2] its 128-bit key. Returns
-    whether it holds random ops."""
+    """Live code (liveness.live_rows; `live`: its scratch) lowered to VM rows; key[0:2] its
+    128-bit key (`canon`: a scratch entry per cell). Returns whether it holds random ops."""
+    live_rows(rows, n, cell_base, t_partial, flags, live)
     s_end = n[0]
     p_end = s_end + n[1]
     l_end = p_end + n[2]
-    predict_in = _ZERO
-    learn_in = _ZERO
-    while True:
-        after_predict = prediction | ((learn_in | predict_in) & keep)
-        new_predict_in = _backward(rows, s_end, p_end, after_predict, flags, t_partial,
-                                   bit_base)
-        new_learn_in = _backward(rows, p_end, l_end, new_predict_in & keep, flags, t_partial,
-                                 bit_base)
-        if new_predict_in == predict_in and new_learn_in == learn_in:
-            break
-        predict_in = new_predict_in
-        learn_in = new_learn_in
-    _backward(rows, 0, s_end, predict_in & keep, flags, t_partial, bit_base)
     h1 = mix64(np.uint64(0x5EED))
     h2 = mix64(np.uint64(0xC0FFEE))
-    canon = np.full(64, -1, dtype=np.int64)
+    canon[:] = -1
     canon[0] = 0  # s0
     canon[1] = 1  # s1
-    canon[bit_base[1]] = KIND_SHIFT  # v0
+    canon[cell_base[1]] = KIND_SHIFT  # v0
     next_name = np.array([2, 1, 0], dtype=np.int64)
     count = 0
     random = False
@@ -466,7 +372,7 @@ def prune_lower(
                 name = -1
                 if cell >= 0:
                     kind = cell // KIND_SHIFT
-                    slot = bit_base[kind] + cell % KIND_SHIFT
+                    slot = cell_base[kind] + cell % KIND_SHIFT
                     if canon[slot] < 0:
                         canon[slot] = kind * KIND_SHIFT + next_name[kind]
                         next_name[kind] += 1
@@ -488,7 +394,7 @@ def prune_lower(
 
 # ---- the FEC cache: a chained hash table with an LRU list --------------------------------------
 # ints: [size, head (oldest), tail (newest), free head, hits, misses, capacity, the hits an
-# entry serves (FecCache.max_hits; 0: no limit)]
+# entry serves (fec.max_hits; 0: no limit)]
 F_SIZE, F_HEAD, F_TAIL, F_FREE, F_HITS, F_MISSES, F_CAP, F_FORGET = range(8)
 
 
@@ -554,7 +460,8 @@ def fec_lookup(key: np.uint64, keys: Arr, fitness: Arr,
                served: Arr, prev: Arr, nxt: Arr,
                bucket_next: Arr, buckets: Arr,
                ints: Arr) -> float:
-    """FecCache.lookup: the fitness on a hit, NaN on a miss (counted either way)."""
+    """The fitness on a hit (the entry refreshed, or forgotten after its max hits), NaN on a
+    miss (counted either way)."""
     slot = fec_find(key, keys, bucket_next, buckets)
     if slot < 0:
         ints[F_MISSES] += 1
@@ -576,7 +483,7 @@ def fec_insert(key: np.uint64, value: float, count: int, keys: Arr,
                fitness: Arr, served: Arr, prev: Arr,
                nxt: Arr, bucket_next: Arr,
                buckets: Arr, ints: Arr) -> None:
-    """FecCache.insert (a key not in the table), then evict the oldest beyond capacity."""
+    """Insert a key not in the table, then evict the oldest beyond capacity."""
     slot = ints[F_FREE]
     ints[F_FREE] = nxt[slot]
     keys[slot] = key
@@ -595,7 +502,7 @@ def fec_insert(key: np.uint64, value: float, count: int, keys: Arr,
 def fec_export(keys: Arr, fitness: Arr, served: Arr,
                nxt: Arr, ints: Arr, out_keys: Arr,
                out_fitness: Arr, out_served: Arr) -> int:
-    """The entries oldest first (FecCache.state's order); returns their number."""
+    """The entries oldest first (least recently used first); returns their number."""
     slot = ints[F_HEAD]
     k = 0
     while slot >= 0:
@@ -623,6 +530,22 @@ def memo_slot(key: Arr, keys: Arr, used: Arr) -> int:
 
 
 # ---- hurdles: the window of partial fitnesses -------------------------------------------------
+# Hurdles (the paper's "Full" method) stop a weak child after the first few search tasks.
+#
+# A child is first scored on the first `tasks` search tasks only. Its fitness there (combined as
+# the search combines tasks) is compared with the `percentile`-th percentile of the same partial
+# fitness of the last `window` children (the population, with aging evolution: the window is the
+# population size). Below it, the child is not evaluated further: the tasks it did not run count
+# as fitness 0 (the floor, as for a program the train budget rejects), so its fitness is the
+# combination of its first tasks' fitnesses and zeros. A stopped child thus ranks below every
+# child that passed with a similar score and wins a tournament only against other stopped ones;
+# its partial fitness alone would not do, as the first tasks may be easier than the rest. At or
+# above the hurdle, the child is scored on the remaining tasks as usual.
+# Every child's partial fitness enters the window, stopped or not. Until `warmup` children have
+# been recorded every child passes (the hurdle needs a population to compare with).
+#
+# Everything is deterministic: the percentile is the lower nearest rank of the sorted window,
+# `sorted[floor(p / 100 * (n - 1))]`, and the window is saved in checkpoints (`state`).
 # ints: [head of the ring `order` (its oldest value), values held, recorded, stopped]
 H_HEAD, H_COUNT, H_RECORDED, H_STOPPED = range(4)
 
@@ -630,8 +553,8 @@ H_HEAD, H_COUNT, H_RECORDED, H_STOPPED = range(4)
 @njit(cache=True)
 def hurdle_passes(partial: float, percentile: float, warmup: int, order: Arr, ordered: Arr,
                   ints: Arr) -> bool:
-    """hurdles.Hurdle.passes: `order` is the window oldest first (a ring), `ordered` the same
-    values sorted."""
+    """Record a child's partial fitness; whether it goes on to the remaining tasks. `order`
+    is the window oldest first (a ring), `ordered` the same values sorted."""
     count = ints[H_COUNT]
     ok = True
     if ints[H_RECORDED] >= warmup and count > 0:
@@ -658,3 +581,66 @@ def hurdle_passes(partial: float, percentile: float, warmup: int, order: Arr, or
     if not ok:
         ints[H_STOPPED] += 1
     return ok
+
+
+# ---- lineage: a table of individuals, each row pointing at its parent's -------------------------
+# Rows are appended in birth order (a parent's row comes before its children's), so the table
+# compacts in one backward pass. ints columns:
+N_ID, N_PARENT, N_TYPE, N_COMPONENT, N_POSITION, N_INDIVIDUAL = range(6)
+
+
+@njit(cache=True)
+def node_add(ints: Arr, keys: Arr, fitness: Arr, count: Arr, ident: int, parent: int,
+             record: Arr, individual: int, key: np.uint64, value: float) -> int:
+    """Append an individual (its id, its parent's row or -1, its mutation record (type,
+    component, position), its number in the experiment, its stream key and fitness); returns
+    its row. The caller has made room."""
+    at = count[0]
+    ints[at, N_ID] = ident
+    ints[at, N_PARENT] = parent
+    ints[at, N_TYPE] = record[0]
+    ints[at, N_COMPONENT] = record[1]
+    ints[at, N_POSITION] = record[2]
+    ints[at, N_INDIVIDUAL] = individual
+    keys[at] = key
+    fitness[at] = value
+    count[0] = at + 1
+    return at  # type: ignore[no-any-return]
+
+
+@njit(cache=True)
+def node_compact(ints: Arr, keys: Arr, fitness: Arr, count: Arr, members: Arr,
+                 n_members: int, bests: Arr, n_bests: int) -> None:
+    """Keep only the rows that members[:n_members] and bests[:n_bests] reach through their
+    parents; every row index they and the kept rows hold is renumbered."""
+    total = count[0]
+    keep = np.zeros(total, dtype=np.bool_)
+    for i in range(n_members):
+        if members[i] >= 0:
+            keep[members[i]] = True
+    for i in range(n_bests):
+        if bests[i] >= 0:
+            keep[bests[i]] = True
+    for r in range(total - 1, -1, -1):
+        if keep[r] and ints[r, N_PARENT] >= 0:
+            keep[ints[r, N_PARENT]] = True
+    moved = np.full(total, -1, dtype=np.int64)
+    at = 0
+    for r in range(total):
+        if not keep[r]:
+            continue
+        moved[r] = at
+        for j in range(ints.shape[1]):
+            ints[at, j] = ints[r, j]
+        parent = ints[at, N_PARENT]
+        ints[at, N_PARENT] = moved[parent] if parent >= 0 else -1
+        keys[at] = keys[r]
+        fitness[at] = fitness[r]
+        at += 1
+    count[0] = at
+    for i in range(n_members):
+        if members[i] >= 0:
+            members[i] = moved[members[i]]
+    for i in range(n_bests):
+        if bests[i] >= 0:
+            bests[i] = moved[bests[i]]

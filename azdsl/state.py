@@ -137,19 +137,11 @@ class Fields:
         return None if self.get(name) is None else self.table(name)
 
 
-def generator_state(value: Any, key: str) -> dict[str, Any]:
-    """A numpy PCG64 state as the search saves it: it only draws doubles, so the buffered
-    32-bit half is always empty (the compiled loop relies on that), and the increment of a
-    seeded PCG64 is odd."""
-    f = Fields(value, key)
-    if f.get("bit_generator") != "PCG64":
-        raise StateError(f"{f.key('bit_generator')}: must be \"PCG64\"")
-    inner = f.table("state")
-    state = inner.integer("state", 0, _UINT128_MAX)
-    inc = inner.integer("inc", 0, _UINT128_MAX)
-    if not inc & 1:
-        raise StateError(f"{inner.key('inc')}: must be odd")
-    f.integer("has_uint32", 0, 0)
-    f.integer("uinteger", 0, 0)
-    return {"bit_generator": "PCG64", "state": {"state": state, "inc": inc}, "has_uint32": 0,
-            "uinteger": 0}
+def present_as_configured(saved: object, on: bool, key: str, feature_is: str,
+                          what: str) -> None:
+    """A saved part of a state (the FEC cache, the hurdle) must be there exactly when the
+    config turns its feature on; StateError otherwise."""
+    if (saved is None) == on:
+        raise StateError(f"{key}: must be " + (
+            f"{what}: {feature_is} on in the config" if on else
+            f"null: {feature_is} off in the config"))

@@ -2,7 +2,6 @@
 
     python benchmarks/bench_search.py                 # throughput, FEC on and off
     python benchmarks/bench_search.py --solve 1 2 3   # also time to solve for these seeds
-    python benchmarks/bench_search.py --python        # the pure-Python loop, for comparison
     python benchmarks/bench_search.py --fec-individuals 0 --nofec-individuals 0 \
         --random-individuals 200000 --hurdles-individuals 30000  # the rows below only
 
@@ -50,10 +49,9 @@ def one_experiment(config: Config, individuals: int, fec: bool) -> Config:
     )
 
 
-def warm(config: Config, compiled: bool) -> None:
+def warm(config: Config) -> None:
     """Compile (or load from Numba's cache) everything a search runs."""
     search = Search(one_experiment(config, config.population_size + 2000, True), 12345, "vm")
-    search.compiled = compiled
     search.run()
 
 
@@ -66,46 +64,42 @@ class LastRecord(NoHooks):
         self.record = record
 
 
-def measure(config: Config, individuals: int, fec: bool, seed: int,
-            compiled: bool) -> tuple[float, dict[str, Any]]:
+def measure(config: Config, individuals: int, fec: bool, seed: int) -> tuple[float, dict[str, Any]]:
     """(CPU seconds, the last progress record) of one experiment of `individuals`."""
     hooks = LastRecord()
     search = Search(one_experiment(config, individuals, fec), seed, "vm", hooks)
-    search.compiled = compiled
     start = time.process_time()
     search.run()
     return time.process_time() - start, hooks.record
 
 
-def throughput(config: Config, individuals: int, fec: bool, seed: int,
-               compiled: bool) -> tuple[float, float]:
+def throughput(config: Config, individuals: int, fec: bool, seed: int) -> tuple[float, float]:
     """(individuals per CPU second, CPU seconds) of one experiment of `individuals`."""
-    seconds, _ = measure(config, individuals, fec, seed, compiled)
+    seconds, _ = measure(config, individuals, fec, seed)
     return individuals / seconds, seconds
 
 
-def random_vs_evolution(demo: Config, individuals: int, seed: int, compiled: bool) -> None:
+def random_vs_evolution(demo: Config, individuals: int, seed: int) -> None:
     """The demo (FEC on) with evolution, then random search: individuals per CPU second."""
     print(f"\n{'demo, FEC on':<18} {'individuals':>11} {'CPU s':>7} {'azdsl ind/s':>12}")
     rates = []
     for method in ("evolution", "random"):
-        rate, secs = throughput(replace(demo, method=method), individuals, True, seed,
-                                compiled)
+        rate, secs = throughput(replace(demo, method=method), individuals, True, seed)
         rates.append(rate)
         print(f"{method:<18} {individuals:>11,} {secs:>7.1f} {rate:>12,.0f}")
     print(f"random / evolution: {rates[1] / rates[0]:.2f} (target: at least 0.5)")
 
 
-def hurdles_off_and_on(individuals: int, seed: int, compiled: bool) -> None:
+def hurdles_off_and_on(individuals: int, seed: int) -> None:
     """examples/projected_binary.toml with hurdles off, then on: CPU time per child."""
     config = load_config(ROOT / "examples" / "projected_binary.toml")
-    warm(config, compiled)
+    warm(config)
     print(f"\n{'projected_binary':<18} {'individuals':>11} {'CPU s':>7} {'CPU ms/child':>12} "
           f"{'steps/child':>11} {'stopped':>8}")
     per_child = []
     for enabled in (False, True):
         hurdled = replace(config, hurdles=replace(config.hurdles, enabled=enabled))
-        secs, record = measure(hurdled, individuals, True, seed, compiled)
+        secs, record = measure(hurdled, individuals, True, seed)
         per_child.append(secs / individuals)
         print(f"{'hurdles ' + ('on' if enabled else 'off'):<18} {individuals:>11,} "
               f"{secs:>7.1f} {1000 * secs / individuals:>12.3f} "
@@ -114,11 +108,10 @@ def hurdles_off_and_on(individuals: int, seed: int, compiled: bool) -> None:
           "(target: below 1)")
 
 
-def solve(config: Config, seed: int, compiled: bool) -> tuple[float, int, float, int]:
+def solve(config: Config, seed: int) -> tuple[float, int, float, int]:
     """(CPU seconds, experiments, final fitness, individuals) of the full demo."""
     search = Search(replace(config, progress_every=10**12, checkpoint_seconds=0.0), seed,
                     "vm")
-    search.compiled = compiled
     start = time.process_time()
     result = search.run()
     return (time.process_time() - start, len(result.experiments), result.final_fitness,
@@ -138,27 +131,23 @@ def main() -> None:
                         help="also the demo with evolution and random search (0: skip)")
     parser.add_argument("--hurdles-individuals", type=int, default=0,
                         help="also projected_binary.toml, hurdles off and on (0: skip)")
-    parser.add_argument("--python", action="store_true", help="the pure-Python loop")
     args = parser.parse_args()
-    compiled = not args.python
     demo = load_config(ROOT / "examples" / "demo.toml")
     cpu = os.cpu_count()
-    print(f"azdsl search benchmark ({'compiled' if compiled else 'Python'} loop), "
-          f"{cpu} CPUs, one process")
-    warm(demo, compiled)
+    print(f"azdsl search benchmark, {cpu} CPUs, one process")
+    warm(demo)
 
     rows = []
     if args.fec_individuals:
-        rate, secs = throughput(demo, args.fec_individuals, True, args.seed, compiled)
+        rate, secs = throughput(demo, args.fec_individuals, True, args.seed)
         rows.append(("demo, FEC on", args.fec_individuals, rate, secs, ORIGINAL["fec"]))
     if args.nofec_individuals:
-        rate, secs = throughput(demo, args.nofec_individuals, False, args.seed, compiled)
+        rate, secs = throughput(demo, args.nofec_individuals, False, args.seed)
         rows.append(("demo, FEC off", args.nofec_individuals, rate, secs, ORIGINAL["nofec"]))
     if args.nonlinear_individuals:
         nonlinear = load_config(ROOT / "examples" / "nonlinear_repair.toml")
-        warm(nonlinear, compiled)
-        rate, secs = throughput(nonlinear, args.nonlinear_individuals, False, 100001,
-                                compiled)
+        warm(nonlinear)
+        rate, secs = throughput(nonlinear, args.nonlinear_individuals, False, 100001)
         rows.append(("nonlinear repair", args.nonlinear_individuals, rate, secs,
                      ORIGINAL["nonlinear"]))
     if rows:
@@ -169,15 +158,15 @@ def main() -> None:
               f"{rate / original:>6.2f}")
 
     if args.random_individuals:
-        random_vs_evolution(demo, args.random_individuals, args.seed, compiled)
+        random_vs_evolution(demo, args.random_individuals, args.seed)
     if args.hurdles_individuals:
-        hurdles_off_and_on(args.hurdles_individuals, args.seed, compiled)
+        hurdles_off_and_on(args.hurdles_individuals, args.seed)
 
     if args.solve:
         print(f"\n{'seed':>4} {'CPU s':>7} {'experiments':>11} {'individuals':>12} "
               f"{'final fitness':>13}   original (seeds 1-3: CPU s, experiments)")
         for seed in args.solve:
-            secs, experiments, final, individuals = solve(demo, seed, compiled)
+            secs, experiments, final, individuals = solve(demo, seed)
             original = ORIGINAL["solve"].get(seed)
             note = f"{original[0]} s, {original[1]}" if original else "-"
             print(f"{seed:>4} {secs:>7.1f} {experiments:>11} {individuals:>12,} "

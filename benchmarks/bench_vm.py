@@ -23,10 +23,10 @@ import numpy as np
 from azdsl import vm
 from azdsl.evaluate import Settings
 from azdsl.evaluate import memory_sizes as evaluate_memory
+from azdsl.liveness import live_mask
 from azdsl.mutate import DEMO_OPS, MutationConfig, random_program
 from azdsl.parse import parse_file
 from azdsl.program import Program
-from azdsl.prune import Pruner
 from azdsl.tasks import TaskSpec, make_tasks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,6 +98,13 @@ def start_times() -> tuple[float, float]:
     return times[0], times[1]
 
 
+def _live_code(program: Program) -> Program:
+    """The program without its dead instructions (cells keep their names)."""
+    mask = live_mask(program)
+    return Program(*(tuple(i for i, live in zip(c, m, strict=True) if live)
+                     for c, m in zip(program.components, mask, strict=True)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs, no cold start")
@@ -109,8 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     config = MutationConfig()
     drawn = [random_program(rng, config) for _ in range(args.programs)]
-    pruner = Pruner()
-    pruned = [pruner.prune(p).program() for p in drawn]
+    pruned = [_live_code(p) for p in drawn]
     live = np.mean([len(p.instructions()) for p in pruned])
 
     demo = DEMO_OPS

@@ -122,9 +122,12 @@ MEMORY: Edits = {
                                     "run has 4 scalar cells"),
     "next slot": (_set("current.next_slot", 10**9),
                   "current.next_slot: 1000000000 is out of range (must be in [0, 19])"),
-    "tournament position": (_set("current.tournament.position", 10**9),
-                            "current.tournament.position: 1000000000 is out of range (must "
-                            "be in [0, 4096])"),
+    "lineage parent far out": (_set("current.lineage.rows.3.1", 10**9),
+                               "current.lineage.rows[3][1]: 1000000000 is out of range (must "
+                               "be in [-1, 2])"),
+    "member row far out": (_set("current.members.0", 10**9),
+                           "current.members[0]: 1000000000 is out of range (must be in "
+                           "[0, 199])"),
 }
 
 
@@ -175,20 +178,17 @@ FIELDS: Edits = {
     "more members than the population": (
         lambda s: s["current"]["slots"].append(0), "current.slots: holds 21 entries, more "
         "than 20"),
-    "eval base negative": (_set("current.eval_base", -1), "current.eval_base: -1 is out"),
-    "generator of another kind": (_set("current.init_rng.bit_generator", "MT19937"),
-                                  "current.init_rng.bit_generator: must be \"PCG64\""),
-    "generator half-drawn": (_set("current.mutation_rng.has_uint32", 1),
-                             "current.mutation_rng.has_uint32: 1 is out of range"),
-    "generator state a string": (_set("current.mutation_rng.state.state", "0"),
-                                 "current.mutation_rng.state.state: must be a whole number"),
-    "tournament block": (_set("current.tournament.block", 8),
-                         "current.tournament.block: 8 is out of range (must be in [4096, "
-                         "4096])"),
-    "tournament not an object": (_set("current.tournament", [1, 2]),
-                                 "current.tournament: must be an object"),
-    "fec of another size": (_set("current.fec.cache_size", 10**12),
-                            "current.fec.cache_size: 1000000000000 is out of range"),
+    "stream key negative": (_set("current.keys.3", -1), "current.keys[3]: -1 is out"),
+    "stream keys short": (lambda s: s["current"]["keys"].pop(),
+                          "current.keys: holds 4 entries, not 5"),
+    "stream key a string": (_set("current.keys.1", "7"),
+                            "current.keys[1]: must be a whole number"),
+    "lineage key too large": (_set("current.lineage.keys.0", 2**64),
+                              "current.lineage.keys[0]: "),
+    "lineage mutation unknown": (_set("current.lineage.rows.0.2", 99),
+                                 "current.lineage.rows[0][2]: 99 is out of range"),
+    "lineage not an object": (_set("current.lineage", [1, 2]),
+                              "current.lineage: must be an object"),
     "fec served too often": (_set("current.fec.served.0", 10**6),
                              "current.fec.served[0]: 1000000 is out of range (must be in "
                              "[0, 98])"),
@@ -203,9 +203,8 @@ FIELDS: Edits = {
     "counter beyond int64": (_set("current.individuals", 2**70), "current.individuals: "),
     "last progress ahead": (_set("current.last_progress", 10**6), "current.last_progress: "),
     "seconds negative": (_set("current.seconds", -1.0), "current.seconds: -1.0 is out"),
-    "best program not a program": (_set("current.best_program", "def Setup():\n  s1 = ?\n"),
-                                   "current.best_program: not a program of this run (line "
-                                   "2: "),
+    "best program not a program": (_set("current.best", "def Setup():\n  s1 = ?\n"),
+                                   "current.best: not a program of this run (line 2: "),
     "component too long": (_twice_the_setup,
                            "current.programs[0]: Setup has 205 instructions, more than this "
                            "run's 5"),
@@ -217,6 +216,9 @@ FIELDS: Edits = {
                               "experiments[0].experiment: 3 is out of range"),
     "record program": (lambda s: _experiment_record(s).update(simplified="v9[0] = 1"),
                        "experiments[0].simplified: not a program of this run"),
+    "record lineage broken": (
+        lambda s: _experiment_record(s)["lineage"]["steps"][1].__setitem__(1, 12345),
+        "experiments[0].lineage.steps[1][1]: not the id of the step before"),
     "no chosen program": (_set("chosen", None), "chosen: must be the program chosen so far"),
     "finished and under way": (_current_into_final, "current: must be null in a finished run"),
     "seed": (_set("seed", SEED + 1), f"seed: the state is of seed {SEED + 1}, not {SEED}"),
@@ -300,14 +302,19 @@ ISLAND_FIELDS: Edits = {
     "one island missing": (lambda s: s["islands"]["experiment"]["states"].pop(),
                            "islands.experiment.states: holds 1 entries, not 2"),
     "immigrant program": (lambda s: s["islands"]["experiment"].update(
-        pending=[[["s9 = 1", 0.5]], []]), "islands.experiment.pending[0][0][0]: not a "
+        pending=[[["s9 = 1", 0.5, []]], []]), "islands.experiment.pending[0][0][0]: not a "
         "program of this run"),
+    "immigrant ancestry broken": (lambda s: s["islands"]["experiment"].update(
+        pending=[[[s["islands"]["experiment"]["summaries"][1]["candidate"][0], 0.5,
+                   [[1, -1, "initial", -1, -1, 1, 0, 0.5], [2, 7, "identity", -1, -1, 2, 0,
+                                                            0.5]]]], []]),
+        "islands.experiment.pending[0][0][2][1][1]: not the id of the step before"),
     "summary field": (lambda s: s["islands"]["experiment"]["summaries"][0].update(
         individuals="many"), "islands.experiment.summaries[0].individuals: must be a whole"),
     "summary unknown field": (lambda s: s["islands"]["experiment"]["summaries"][1].update(
         extra=1), "islands.experiment.summaries[1].extra: unknown field"),
     "summary emigrant": (lambda s: s["islands"]["experiment"]["summaries"][1].update(
-        emigrants=[[s["islands"]["experiment"]["summaries"][1]["candidate"][0], "x"]]),
+        emigrants=[[s["islands"]["experiment"]["summaries"][1]["candidate"][0], "x", []]]),
         "islands.experiment.summaries[1].emigrants[0][1]: must be a number"),
     "done and summary disagree": (lambda s: s["islands"]["experiment"]["done"].__setitem__(
         0, not s["islands"]["experiment"]["summaries"][0]["done"]),

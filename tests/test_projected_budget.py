@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from azdsl.config import load_config, resolve_op
-from azdsl.fec import FecCache
+from azdsl.config import ProgramFile, load_config, resolve_op
+from azdsl.engine import budget_limits
+from azdsl.evolve import Search
 from azdsl.parse import parse
+from azdsl.printer import unparse
 from azdsl.program import Program
-from azdsl.scorer import BackendEngine, ProbeSize, Scorer, TrainBudget
 from azdsl.tasks import HELD_OUT_PAIRS, TaskSpec, make_collection
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -57,40 +59,56 @@ def test_tasks_use_the_pairs_they_should() -> None:
     assert not any(any(h in t.name for h in held) for t in search)
 
 
+def cost(program: Program, examples: int) -> int:
+    """Reference §3.7: Setup once, Predict and Learn once per training example."""
+    setup, predict, learn = (sum(i.op.cost for i in c) for c in program.components)
+    return setup + examples * (predict + learn)
+
+
 def test_component_costs_match_the_original() -> None:
     # Reference §3.7's derived example for the stock NEURAL_NET baseline.
     costs = [sum(i.op.cost for i in c) for c in NEURAL_NET.components]
     assert costs == [358_864_510, 26_984_126, 54_920_587]
-    assert TrainBudget.cost(NEURAL_NET, 8000) == 358_864_510 + 8000 * (26_984_126 + 54_920_587)
+    assert budget_limits(NEURAL_NET, 1.0, [8000]) == (358_864_510 + 8000 * (
+        26_984_126 + 54_920_587),)
+
+
+def _first_child(initial: Program, fec: bool) -> tuple[float, int]:
+    """The fitness and train steps of the first child of the projected search, started
+    from `initial` under the config's budget (twice the network's cost)."""
+    config = load_config(EXAMPLES / "projected_binary.toml")
+    config = replace(config, initial_program=ProgramFile("x.az", "x.az", unparse(initial)),
+                     fec=replace(config.fec, enabled=fec),
+                     hurdles=replace(config.hurdles, enabled=False),
+                     search_tasks=replace(config.search_tasks, specs=(replace(
+                         config.search_tasks.specs[0], num_tasks=2, num_train=60,
+                         num_valid=30),)))
+    search = Search(config, 3)
+    search.begin(0)
+    search.advance(1)
+    return search.engine().fitness()[0], search.engine().train_steps
 
 
 def test_within_twice_the_network_passes_above_is_rejected() -> None:
-    budget = TrainBudget(NEURAL_NET, 2.0, [250])
-    assert not budget.rejects(NEURAL_NET)
+    limit = budget_limits(NEURAL_NET, 2.0, [250])[0]
+    assert cost(NEURAL_NET, 250) <= limit
     exactly_twice = doubled(NEURAL_NET)
-    assert TrainBudget.cost(exactly_twice, 250) == 2 * TrainBudget.cost(NEURAL_NET, 250)
-    assert not budget.rejects(exactly_twice)  # C <= f * B passes
+    assert cost(exactly_twice, 250) == 2 * cost(NEURAL_NET, 250) <= limit  # C <= f * B
     one_more = Program(exactly_twice.setup, exactly_twice.predict,
                        (*exactly_twice.learn, NEURAL_NET.learn[0]))
-    assert budget.rejects(one_more)
+    assert cost(one_more, 250) > limit
     # Setup is paid once, Predict and Learn once per example: a costly Setup may still pass.
     heavy_setup = Program(NEURAL_NET.setup * 3, NEURAL_NET.predict, NEURAL_NET.learn)
-    assert not budget.rejects(heavy_setup)
+    assert cost(heavy_setup, 250) <= limit
 
 
 def test_a_rejected_program_scores_zero_on_every_task() -> None:
-    tasks = make_collection([TaskSpec(kind="projected", dim=16, num_tasks=2, num_train=60,
-                                      num_valid=30, seed=3)])
-    budget = TrainBudget(NEURAL_NET, 2.0, [60, 60])
     too_costly = Program(NEURAL_NET.setup, NEURAL_NET.predict,
                          NEURAL_NET.learn * 2 + (NEURAL_NET.learn[-2],) * 4)
-    assert budget.rejects(too_costly)
-    engine = BackendEngine("interp", tasks, ProbeSize())
-    scorer = Scorer(engine, [60, 60], fec=FecCache(), memo_size=10, train_budget=budget)
-    assert scorer.score(too_costly, 0) == 0.0
-    steps = scorer.train_steps
-    assert scorer.score(NEURAL_NET, 0) > 0.6  # within budget: trained and scored as usual
-    assert scorer.train_steps - steps > 2 * 60  # it trained on every example of both tasks
-    # Without FEC too: nothing runs for the rejected program.
-    plain = Scorer(engine, [60, 60], fec=None, memo_size=10, train_budget=budget)
-    assert plain.score(too_costly, 0) == 0.0 and plain.train_steps == 0
+    assert cost(too_costly, 60) > budget_limits(NEURAL_NET, 2.0, [60])[0]
+    # It scores 0; without FEC nothing runs, with FEC only the probe (10 examples per task).
+    assert _first_child(too_costly, False) == (0.0, 0)
+    assert _first_child(too_costly, True) == (0.0, 2 * 10)
+    fitness, steps = _first_child(NEURAL_NET, True)
+    assert fitness > 0.6  # within budget: trained and scored as usual
+    assert steps > 2 * 60  # it trained on every example of both tasks

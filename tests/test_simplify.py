@@ -163,7 +163,7 @@ def test_idempotent_and_invariant_under_renaming(seed: int, steps: int) -> None:
     r = np.random.default_rng(seed)
     program = random_program(r, CFG)
     for _ in range(steps):
-        program, _ = mutate(program, r, CFG)
+        program = mutate(program, r, CFG)
     simplified = simplify(program)
     assert simplify(simplified) == simplified
     renamed = rename(program, shuffled_names(program, r))
@@ -194,7 +194,7 @@ def _programs(cfg: MutationConfig, seed: int, count: int) -> list[Program]:
     for _ in range(count):
         program = random_program(r, cfg)
         for _ in range(int(r.integers(0, 4))):
-            program, _ = mutate(program, r, cfg)
+            program = mutate(program, r, cfg)
         programs.append(program)
     return programs
 
