@@ -1,25 +1,36 @@
-"""azdsl: AutoML-Zero algorithms as a small language, run fast and searched by evolution."""
+"""azdsl: AutoML-Zero algorithms as a small language, run fast and searched by evolution.
+
+The pipeline, one subpackage per stage: azdsl.language (the op table, programs, text),
+azdsl.running (tasks, the evaluation protocol, the backends), azdsl.search (mutation, the
+per-child step, experiments, lineage), azdsl.scale (islands on every core or on Ray), and the
+command line on top (azdsl.cli, azdsl.commands).
+"""
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
-# Bound eagerly, not lazily: a lazy `azdsl.parse` would be replaced by the submodule object as
-# soon as anything imports `azdsl.parse`. Costs numpy and lark at import, never numba.
-from azdsl.evaluate import evaluate
-from azdsl.parse import parse
-from azdsl.printer import unparse
+# Costs numpy and lark at import, never numba.
+from azdsl.language.parse import parse
+from azdsl.language.printer import unparse
+from azdsl.language.simplify import simplify
+from azdsl.running.evaluate import evaluate
 
 __version__ = "0.1.0"
 
 # Public names, imported on first use so `import azdsl` stays instant (and numba-free).
 _LAZY = {
-    "Algorithm": "azdsl.estimator",
+    "Algorithm": "azdsl.running.estimator",
+    "MutationConfig": "azdsl.search.mutate",
+    "mutate": "azdsl.search.mutate",
+    "random_program": "azdsl.search.mutate",
+    "Search": "azdsl.search.evolve",
 }
 
 
-__all__ = ["Algorithm", "evaluate", "parse", "unparse"]
+__all__ = ["Algorithm", "MutationConfig", "Search", "evaluate", "mutate", "parse",
+           "random_program", "simplify", "unparse"]
 
 
 def __getattr__(name: str) -> Any:

@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from azdsl.errors import CheckError, ConfigError, Diagnostic
-from azdsl.ops import Kind
 
 if TYPE_CHECKING:
-    from azdsl.config import Config
-    from azdsl.program import Program
-    from azdsl.tasks import TaskSpec
+    from azdsl.language.program import Program
+    from azdsl.running.tasks import TaskSpec
+    from azdsl.search.config import Config
 
 # Any count, size or budget a user gives: exact as a float64, and sums of a few of them stay
 # far from int64's overflow (the compiled search's counters are int64).
@@ -246,7 +245,7 @@ def config_needs(config: Config, programs: Sequence[Program] = ()) -> list[Need]
     sizes = list(config.memory)
     for program in programs:
         used = program.memory_needs()
-        sizes = [max(a, used[k]) for a, k in zip(sizes, Kind, strict=True)]
+        sizes = [max(a, b) for a, b in zip(sizes, used.values(), strict=True)]
     dim, where = max(dims, key=lambda d: d[0])
     needs.append(cells_need((sizes[0], sizes[1], sizes[2]), dim, "memory", where))
     slots = sum(c.max_size for c in config.components)
@@ -315,7 +314,7 @@ def program_needs(program: Program, dim: int, key: str,
                   configured: tuple[int, int, int] | None = None) -> Need:
     """The memory a program runs in at F = dim (with any configured larger sizes)."""
     used = program.memory_needs()
-    sizes = [used[k] for k in Kind]
+    sizes = list(used.values())  # scalars, vectors, matrices
     if configured is not None:
         sizes = [max(a, b) for a, b in zip(sizes, configured, strict=True)]
     return cells_need((sizes[0], sizes[1], sizes[2]), dim, key)

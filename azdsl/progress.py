@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-from azdsl.program import Program
+from azdsl.language.program import Program
 
 
 def _count(n: float) -> str:

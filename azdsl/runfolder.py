@@ -10,7 +10,7 @@ Layout of DIR:
                      moved into place; the one before it is kept as checkpoint.prev.json
   lineage.json       per finished experiment, the ancestry of its best program: its first
                      program's text and one row per individual from there to the best
-                     (azdsl.lineage; format and version keys, the row fields named)
+                     (azdsl.search.lineage; format and version keys, the row fields named)
   report.json / report.txt   when the run is finished (report.json has format and version)
 
 `azdsl resume DIR` restores the last checkpoint, cuts progress.jsonl back to the reports it
@@ -36,14 +36,14 @@ from typing import Any, Protocol
 
 from azdsl import __version__
 from azdsl import state as st
-from azdsl.config import Config, ProgramFile, parse_config
 from azdsl.errors import AzdslError, ConfigError
-from azdsl.evaluate import SEARCH_BACKENDS
-from azdsl.evolve import Result, Search
+from azdsl.language.printer import unparse
+from azdsl.language.program import Program
 from azdsl.limits import SEED_LIMIT
-from azdsl.lineage import lineage_document
-from azdsl.printer import unparse
-from azdsl.program import Program
+from azdsl.running.evaluate import SEARCH_BACKENDS
+from azdsl.search.config import Config, ProgramFile, parse_config
+from azdsl.search.evolve import Result, Search
+from azdsl.search.lineage import lineage_document
 
 RUN_FORMAT = "azdsl-run"
 CHECKPOINT_FORMAT = "azdsl-checkpoint"

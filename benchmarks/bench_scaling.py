@@ -5,9 +5,9 @@
 
 Every layout searches one experiment of the demo config (examples/demo.toml) for the same
 total number of individuals (the experiment's budget, which N islands share). Layouts:
-  1 island, 1 process       the single-process search (azdsl.evolve.Search)
+  1 island, 1 process       the single-process search (azdsl.search.evolve.Search)
   2 islands, 1 process      islands run in turn in the driver (the cost of islands alone)
-  2 islands, 2 processes    the default on a 2-core machine (azdsl.parallel, local workers)
+  2 islands, 2 processes    the default on a 2-core machine (azdsl.scale.parallel, local workers)
   2 islands, 2 Ray actors   a head started here with `ray start --head` on 127.0.0.1
 Figures are wall-clock: individuals/s over the whole search (workers' start-up and first
 segment included) and steady (between the first and the last progress record); CPU s sums
@@ -35,9 +35,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from azdsl.config import Config, load_config  # noqa: E402
-from azdsl.evolve import NoHooks, Search  # noqa: E402
-from azdsl.parallel import Execution, IslandRun, IslandSettings  # noqa: E402
+from azdsl.scale.parallel import Execution, IslandRun, IslandSettings  # noqa: E402
+from azdsl.search.config import Config, load_config  # noqa: E402
+from azdsl.search.evolve import NoHooks, Search  # noqa: E402
 
 # A private head on the loopback interface only; token auth off (nothing else can reach it).
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled"}

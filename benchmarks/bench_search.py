@@ -28,8 +28,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from azdsl.config import Config, load_config  # noqa: E402
-from azdsl.evolve import NoHooks, Search  # noqa: E402
+from azdsl.search.config import Config, load_config  # noqa: E402
+from azdsl.search.evolve import NoHooks, Search  # noqa: E402
 
 ORIGINAL = {
     "fec": 26_100,  # demo, FEC on, 815,000 individuals

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from azdsl import vm
-from azdsl.evaluate import Settings
-from azdsl.evaluate import memory_sizes as evaluate_memory
-from azdsl.liveness import live_mask
-from azdsl.mutate import DEMO_OPS, MutationConfig, random_program
-from azdsl.parse import parse_file
-from azdsl.program import Program
-from azdsl.tasks import TaskSpec, make_tasks
+from azdsl.language.liveness import live_mask
+from azdsl.language.parse import parse_file
+from azdsl.language.program import Program
+from azdsl.running import vm
+from azdsl.running.evaluate import Settings
+from azdsl.running.evaluate import memory_sizes as evaluate_memory
+from azdsl.running.tasks import TaskSpec, make_tasks
+from azdsl.search.mutate import DEMO_OPS, MutationConfig, random_program
 
 ROOT = Path(__file__).resolve().parent.parent
 SGD_FILE = ROOT / "examples" / "linear_sgd.az"

@@ -1,12 +1,12 @@
 """Program-level oracles: the test-only references the package's array code is held to.
 
-The search's per-child step is array code (azdsl.searchkernel, azdsl.liveness.live_rows,
-azdsl.fec.probe_hashes_into), the package's one definition. The functions here define the same
+The search's per-child step is array code (azdsl.search.kernel, azdsl.language.liveness.live_rows,
+search.fec.probe_hashes_into), the package's one definition. The functions here define the same
 things again, independently, on Programs and Python containers, as the pure-Python
 implementations the kernels replaced did:
 
 - `mutate` and `random_program`: the eight mutation types and fresh random programs, drawing
-  uniform j of stream `key` as `azdsl.rng.uniform01(key, j)` in the order the kernel draws
+  uniform j of stream `key` as `azdsl.running.rng.uniform01(key, j)` in the order the kernel draws
   them (Gaussians by Box-Muller from the next two). `mutate` returns the child and the record
   (type, component, position) in the kernel's convention: component 0/1/2 or -1; position
   the instruction changed or removed, or the gap an instruction went into (insert, trade),
@@ -28,10 +28,8 @@ from functools import cache
 
 import numpy as np
 
-from azdsl import rng
-from azdsl.mutate import MutationConfig
-from azdsl.ops import OPS, Form, LitInit, LitMutation, LitType
-from azdsl.program import (
+from azdsl.language.ops import OPS, Form, LitInit, LitMutation, LitType
+from azdsl.language.program import (
     FEATURES,
     LABEL,
     PASS,
@@ -42,6 +40,8 @@ from azdsl.program import (
     Literal,
     Program,
 )
+from azdsl.running import rng
+from azdsl.search.mutate import MutationConfig
 
 Record = tuple[str, int, int]
 Mask = tuple[tuple[bool, ...], tuple[bool, ...], tuple[bool, ...]]

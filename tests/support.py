@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from azdsl.config import Config
-from azdsl.evolve import Search
-from azdsl.mutate import MUTATION_TYPES, MutationConfig
-from azdsl.ops import OPS
-from azdsl.program import Program
+from azdsl.language.ops import OPS
+from azdsl.language.program import Program
+from azdsl.search.config import Config
+from azdsl.search.evolve import Search
+from azdsl.search.mutate import MUTATION_TYPES, MutationConfig
 
 ALL_OPS = tuple(op.code for op in OPS)
 

@@ -22,12 +22,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from azdsl import codegen, interp, rng, vm
-from azdsl.evaluate import Settings, evaluate
-from azdsl.liveness import random_ordinals
-from azdsl.ops import OPS, OPS_BY_CODE, Kind, LitType
-from azdsl.program import Cell, Instr, Program
-from azdsl.tasks import Task, linear_task
+from azdsl.language.liveness import random_ordinals
+from azdsl.language.ops import OPS, OPS_BY_CODE, Kind, LitType
+from azdsl.language.program import Cell, Instr, Program
+from azdsl.running import codegen, interp, rng, vm
+from azdsl.running.evaluate import Settings, evaluate
+from azdsl.running.tasks import Task, linear_task
 
 F = 4
 SIZES = (5, 3, 2)  # scalars, vectors, matrices the generated programs may use

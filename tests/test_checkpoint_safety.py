@@ -17,9 +17,6 @@ import pytest
 from support import SEARCH_TASKS, Capture, budget, components, population, without_times
 
 from azdsl.cli import main
-from azdsl.config import parse_config
-from azdsl.evolve import Search
-from azdsl.parallel import Execution, IslandRun, IslandSettings
 from azdsl.runfolder import (
     CHECKPOINT,
     PREVIOUS,
@@ -27,6 +24,9 @@ from azdsl.runfolder import (
     REPORT_TEXT,
     encode_checkpoint,
 )
+from azdsl.scale.parallel import Execution, IslandRun, IslandSettings
+from azdsl.search.config import parse_config
+from azdsl.search.evolve import Search
 
 CONFIG = SEARCH_TASKS + components(5, 2, 5) + population(20, 5) + budget(400, 2, 50)
 SEED = 4

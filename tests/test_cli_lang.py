@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from azdsl.cli import main
-from azdsl.ops import OPS
+from azdsl.language.ops import OPS
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.az"))
 MESSY = "# a program\ndef Setup():\n\ts2=0.001   # rate\n\ndef Learn():\n    s3 = s0-s1\n"

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from azdsl.cli import main
-from azdsl.evaluate import evaluate
-from azdsl.parse import parse_file
-from azdsl.tasks import TaskSpec, make_tasks, npz_task
+from azdsl.language.parse import parse_file
+from azdsl.running.evaluate import evaluate
+from azdsl.running.tasks import TaskSpec, make_tasks, npz_task
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 LINEAR_SGD = str(EXAMPLES / "linear_sgd.az")

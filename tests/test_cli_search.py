@@ -10,8 +10,8 @@ from support import components, linear_tasks
 
 from azdsl.cli import main
 from azdsl.commands.demo import demo_config_path
-from azdsl.config import load_config
-from azdsl.parse import parse
+from azdsl.language.parse import parse
+from azdsl.search.config import load_config
 
 CONFIG = linear_tasks("search_tasks", 2, 30, 10, "dim = 4") + components(4, 2, 4) + """[search]
 population_size = 30

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from support import sgd
 
-from azdsl import codegen
 from azdsl.cli import main
-from azdsl.evaluate import evaluate
-from azdsl.ops import OPS, Kind
-from azdsl.parse import parse
-from azdsl.tasks import TaskSpec, make_tasks
-from azdsl.template import expand, free_names
+from azdsl.language.ops import OPS, Kind
+from azdsl.language.parse import parse
+from azdsl.running import codegen
+from azdsl.running.evaluate import evaluate
+from azdsl.running.tasks import TaskSpec, make_tasks
+from azdsl.running.template import expand, free_names
 
 SGD_TEXT = sgd(step="s4", setup="  v1 = uniform(-0.5, 0.5)\n")
 
@@ -103,9 +103,9 @@ def test_jit_module_caches_across_processes(tmp_path: Path) -> None:
     program_file.write_text(SGD_TEXT)
     script = (
         "import sys\n"
-        "from azdsl.evaluate import evaluate\n"
-        "from azdsl.parse import parse_file\n"
-        "from azdsl.tasks import TaskSpec, make_tasks\n"
+        "from azdsl.running.evaluate import evaluate\n"
+        "from azdsl.language.parse import parse_file\n"
+        "from azdsl.running.tasks import TaskSpec, make_tasks\n"
         f"p = parse_file({str(program_file)!r})\n"
         "tasks = make_tasks(TaskSpec(num_tasks=2, num_train=20, num_valid=10))\n"
         "print(repr(evaluate(p, tasks, backend='jit', seed=3).fitness))\n"

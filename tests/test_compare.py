@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from azdsl.cli import main
-from azdsl.compare import (
+from azdsl.language.parse import parse
+from azdsl.running.compare import (
     DEFAULT_GRID,
     Entry,
     compare,
@@ -19,9 +20,8 @@ from azdsl.compare import (
     tune,
     with_learning_rate,
 )
-from azdsl.evaluate import evaluate
-from azdsl.parse import parse
-from azdsl.tasks import TaskSpec, make_collection
+from azdsl.running.evaluate import evaluate
+from azdsl.running.tasks import TaskSpec, make_collection
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

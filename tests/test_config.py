@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from azdsl.config import load_config, op_spellings, parse_config, resolve_op
 from azdsl.errors import ConfigError
-from azdsl.mutate import DEMO_OPS
-from azdsl.ops import OPS
+from azdsl.language.ops import OPS
+from azdsl.search.config import load_config, op_spellings, parse_config, resolve_op
+from azdsl.search.mutate import DEMO_OPS
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -167,7 +167,7 @@ def test_files_given_replace_reading(tmp_path: Path) -> None:
 
 
 def _pf():  # type: ignore[no-untyped-def]
-    from azdsl.config import ProgramFile
+    from azdsl.search.config import ProgramFile
 
     return ProgramFile("gone.az", "/x/gone.az", "def Setup():\n")
 

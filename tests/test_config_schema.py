@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-import azdsl.config as config_module
-from azdsl.config import parse_config
-from azdsl.config_schema import SCHEMA, reference_markdown
+import azdsl.search.config as config_module
 from azdsl.errors import ConfigError
+from azdsl.search.config import parse_config
+from azdsl.search.config_schema import SCHEMA, reference_markdown
 
 DOCS = Path(__file__).parent.parent / "docs" / "config.md"
 
@@ -57,7 +57,7 @@ def test_reading_a_key_outside_the_schema_fails_loudly() -> None:
 
 def test_the_reference_page_is_generated_from_the_schema() -> None:
     assert DOCS.read_text(encoding="utf-8") == reference_markdown(), (
-        "docs/config.md is stale: python -m azdsl.config_schema > docs/config.md")
+        "docs/config.md is stale: python -m azdsl.search.config_schema > docs/config.md")
     for section in SCHEMA:
         assert section.name in DOCS.read_text(encoding="utf-8")
         for key in section.keys:

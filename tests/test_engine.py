@@ -24,16 +24,16 @@ from numba.core.registry import CPUDispatcher
 from oracle import probe_hash
 from support import SEARCH_TASKS, components, held_out_tasks, population, sgd, without_times
 
-from azdsl import rng
-from azdsl.config import Config, Hurdles, parse_config
-from azdsl.engine import budget_limits
-from azdsl.evaluate import evaluate
-from azdsl.evolve import Search
-from azdsl.fec import PROBE_SEED, max_hits
-from azdsl.lineage import replay
-from azdsl.mutate import mutate_with_key, random_program_from_key
-from azdsl.parse import parse
-from azdsl.program import Program
+from azdsl.language.parse import parse
+from azdsl.language.program import Program
+from azdsl.running import rng
+from azdsl.running.evaluate import evaluate
+from azdsl.search.config import Config, Hurdles, parse_config
+from azdsl.search.engine import budget_limits
+from azdsl.search.evolve import Search
+from azdsl.search.fec import PROBE_SEED, max_hits
+from azdsl.search.lineage import replay
+from azdsl.search.mutate import mutate_with_key, random_program_from_key
 
 SIZE = 30
 TEXT = (SEARCH_TASKS + held_out_tasks(3) + components(5, 2, 5) + population(SIZE, 5)

@@ -10,10 +10,10 @@ from support import sgd
 
 import azdsl
 from azdsl.errors import AzdslError, CheckError, ConfigError
-from azdsl.estimator import Algorithm
-from azdsl.evaluate import evaluate, sigmoid
-from azdsl.program import Cell, Component, Instr, Program
-from azdsl.tasks import Task
+from azdsl.language.program import Cell, Component, Instr, Program
+from azdsl.running.estimator import Algorithm
+from azdsl.running.evaluate import evaluate, sigmoid
+from azdsl.running.tasks import Task
 
 LINEAR_TEXT = sgd(0.1)
 
@@ -116,7 +116,7 @@ def test_lazy_exports() -> None:
 
 
 def test_program_from_text_or_file(tmp_path: Path) -> None:
-    pytest.importorskip("azdsl.parse")
+    pytest.importorskip("azdsl.language.parse")
     path = tmp_path / "linear.az"
     path.write_text(LINEAR_TEXT)
     x, y = data(30)

@@ -7,9 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from azdsl import tasks as tasks_mod
 from azdsl.errors import CheckError, ConfigError
-from azdsl.evaluate import (
+from azdsl.language.program import Cell, Instr, Program
+from azdsl.running import tasks as tasks_mod
+from azdsl.running.evaluate import (
     Settings,
     combine_fitness,
     evaluate,
@@ -18,9 +19,8 @@ from azdsl.evaluate import (
     run_task,
     sigmoid,
 )
-from azdsl.interp import Machine, runner
-from azdsl.program import Cell, Instr, Program
-from azdsl.tasks import Task, TaskSpec, linear_task, make_tasks
+from azdsl.running.interp import Machine, runner
+from azdsl.running.tasks import Task, TaskSpec, linear_task, make_tasks
 
 
 def ins(code: int, out: str | None, *cells: str, lits: tuple[float, ...] = ()) -> Instr:

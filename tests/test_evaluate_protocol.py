@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from azdsl.evaluate import (
+from azdsl.running.evaluate import (
     COMPONENT_LEARN,
     COMPONENT_PREDICT,
     COMPONENT_SETUP,

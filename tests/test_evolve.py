@@ -20,9 +20,9 @@ from support import (
     without_times,
 )
 
-from azdsl.config import Config, parse_config
-from azdsl.evolve import Search
-from azdsl.printer import unparse
+from azdsl.language.printer import unparse
+from azdsl.search.config import Config, parse_config
+from azdsl.search.evolve import Search
 
 SMALL = (
     SEARCH_TASKS

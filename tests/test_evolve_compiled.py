@@ -13,15 +13,15 @@ from support import ALL_OPS, Capture, without_times
 from test_engine import TEXT, _check_children
 from test_evolve import SMALL
 
-from azdsl import vm
-from azdsl.config import Config, Hurdles, parse_config
-from azdsl.evolve import Search
-from azdsl.liveness import live_mask
-from azdsl.mutate import MutationConfig, op_tables, random_program
-from azdsl.program import Program
-from azdsl.rows import encode
-from azdsl.searchkernel import prune_lower
-from azdsl.simplify import simplify
+from azdsl.language.liveness import live_mask
+from azdsl.language.program import Program
+from azdsl.language.rows import encode
+from azdsl.language.simplify import simplify
+from azdsl.running import vm
+from azdsl.search.config import Config, Hurdles, parse_config
+from azdsl.search.evolve import Search
+from azdsl.search.kernel import prune_lower
+from azdsl.search.mutate import MutationConfig, op_tables, random_program
 
 
 def test_compiled_pruning_and_lowering_match_liveness_and_the_vm() -> None:

@@ -1,5 +1,5 @@
 """The functional equivalence cache: hashing of probe errors, and the kernel's table
-(searchkernel.fec_*) against the oracle LRU (tests/oracle.py): hits, misses, LRU eviction,
+(search.kernel.fec_*) against the oracle LRU (tests/oracle.py): hits, misses, LRU eviction,
 forgetting, capacity, saved state."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracle import FecLru, probe_hash
 
-from azdsl import searchkernel as kern
-from azdsl.engine import _fec_arrays
-from azdsl.fec import max_hits, probe_hashes
+from azdsl.search import kernel as kern
+from azdsl.search.engine import _fec_arrays
+from azdsl.search.fec import max_hits, probe_hashes
 
 errors = st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=20)
 

@@ -105,8 +105,8 @@ def test_azdsl_modules_import_one_way() -> None:
     cycle = find_cycle(graph)
     assert cycle is None, "import circle: " + " -> ".join(cycle or [])
     # Both kinds of import are seen: module level, and in a function (make_pool's).
-    assert "azdsl.islands" in graph["azdsl.parallel"]
-    assert "azdsl.parallel_local" in graph["azdsl.parallel"]
+    assert "azdsl.scale.islands" in graph["azdsl.scale.parallel"]
+    assert "azdsl.scale.local_pool" in graph["azdsl.scale.parallel"]
 
 
 def test_a_circle_through_a_function_level_import_is_found(tmp_path: Path) -> None:

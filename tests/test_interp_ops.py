@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from azdsl import rng
-from azdsl.interp import Draws, Memory, execute
-from azdsl.ops import OPS
-from azdsl.program import Cell, Instr
+from azdsl.language.ops import OPS
+from azdsl.language.program import Cell, Instr
+from azdsl.running import rng
+from azdsl.running.interp import Draws, Memory, execute
 
 INF, NAN = math.inf, math.nan
 

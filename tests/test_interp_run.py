@@ -7,11 +7,19 @@ import sys
 
 import numpy as np
 
-from azdsl import rng
-from azdsl.evaluate import evaluate
-from azdsl.interp import LEARN, PREDICT, SETUP, STORE_PREDICTION, Machine, Memory, run_component
-from azdsl.program import Cell, Instr, Program
-from azdsl.tasks import linear_task
+from azdsl.language.program import Cell, Instr, Program
+from azdsl.running import rng
+from azdsl.running.evaluate import evaluate
+from azdsl.running.interp import (
+    LEARN,
+    PREDICT,
+    SETUP,
+    STORE_PREDICTION,
+    Machine,
+    Memory,
+    run_component,
+)
+from azdsl.running.tasks import linear_task
 
 
 def ins(code: int, out: str | None, *cells: str, lits: tuple[float, ...] = ()) -> Instr:
@@ -34,7 +42,7 @@ RANDOM_PROGRAM = Program(
 def test_runner_writes_features_and_label_and_returns_s1() -> None:
     program = Program(predict=(ins(27, "s1", "v0", "v0"),), learn=(ins(1, "s2", "s0", "s1"),))
     machine = Machine.fresh(program, (3, 1, 0), 2, stream=0)
-    from azdsl.interp import runner
+    from azdsl.running.interp import runner
 
     assert runner(machine, SETUP, 0, np.zeros(2), 0.0) == 0.0
     assert runner(machine, PREDICT, 0, np.array([1.0, 2.0]), 0.0) == 5.0
@@ -86,6 +94,7 @@ def test_random_program_fitness_is_reproducible_per_seed() -> None:
 
 
 def test_the_interpreter_and_protocol_never_import_numba() -> None:
-    code = ("import sys, azdsl.interp, azdsl.evaluate, azdsl.tasks, azdsl.estimator\n"
+    code = ("import sys, azdsl.running.interp, azdsl.running.evaluate, azdsl.running.tasks\n"
+            "import azdsl.running.estimator\n"
             "assert 'numba' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,4 +1,4 @@
-"""azdsl.kernels (Numba) against azdsl.rng and the op table's numpy semantics, bit for bit."""
+"""running.kernels (Numba) against running.rng and the op table's numpy semantics, bit for bit."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from azdsl import kernels, rng
-from azdsl.ops import OPS_BY_CODE
+from azdsl.language.ops import OPS_BY_CODE
+from azdsl.running import kernels, rng
 
 u64 = st.integers(0, 2**64 - 1)
 special = st.sampled_from([0.0, -0.0, math.inf, -math.inf, math.nan, 1e-310, -1e-310, 1.0, -1.0])

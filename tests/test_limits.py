@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from azdsl.cli import main
-from azdsl.config import load_config, parse_config
 from azdsl.errors import CheckError, ConfigError
-from azdsl.estimator import Algorithm
-from azdsl.evaluate import evaluate
+from azdsl.language.ops import Kind
+from azdsl.language.program import Cell, Instr, Program
 from azdsl.limits import MAX_CELLS, MAX_INT, MEMORY_LIMIT_ENV, available_memory
-from azdsl.ops import Kind
-from azdsl.program import Cell, Instr, Program
-from azdsl.tasks import TaskSpec, make_tasks
+from azdsl.running.estimator import Algorithm
+from azdsl.running.evaluate import evaluate
+from azdsl.running.tasks import TaskSpec, make_tasks
+from azdsl.search.config import load_config, parse_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 LINEAR_SGD = str(EXAMPLES / "linear_sgd.az")

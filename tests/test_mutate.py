@@ -1,5 +1,5 @@
 """Mutation: validity of every mutant, what each type does, the draws' distributions, and the
-array kernel (azdsl.searchkernel) against the Program-level oracle (tests/oracle.py)."""
+array kernel (azdsl.search.kernel) against the Program-level oracle (tests/oracle.py)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,22 @@ from hypothesis import strategies as st
 from support import mutation_config
 
 from azdsl.errors import ConfigError
+from azdsl.language.liveness import live_mask
+from azdsl.language.ops import OPS, Kind, LitInit, LitType
+from azdsl.language.parse import parse
+from azdsl.language.printer import unparse
+from azdsl.language.program import (
+    COMPONENTS,
+    PASS,
+    RESERVED_OUTPUTS,
+    Cell,
+    Instr,
+    Program,
+    literal_key,
+    validate,
+)
 from azdsl.limits import MAX_CELLS
-from azdsl.liveness import live_mask
-from azdsl.mutate import (
+from azdsl.search.mutate import (
     MUTATION_TYPES,
     RECORD_TYPES,
     MutationConfig,
@@ -27,19 +40,6 @@ from azdsl.mutate import (
     mutate_with_key,
     random_program,
     random_program_from_key,
-)
-from azdsl.ops import OPS, Kind, LitInit, LitType
-from azdsl.parse import parse
-from azdsl.printer import unparse
-from azdsl.program import (
-    COMPONENTS,
-    PASS,
-    RESERVED_OUTPUTS,
-    Cell,
-    Instr,
-    Program,
-    literal_key,
-    validate,
 )
 
 BIG = mutation_config(scalars=5, vectors=4, matrices=2, init_sizes=(4, 4, 4),

@@ -18,14 +18,14 @@ import pytest
 from support import SEARCH_TASKS, Capture, components, held_out_tasks, population, without_times
 
 from azdsl.cli import main
-from azdsl.config import Budget, Config, parse_config
 from azdsl.errors import ConfigError
-from azdsl.evolve import Interrupted, Result, Search
-from azdsl.islands import Begin, IslandHost, Request, RunSpec, States, Step, island_budget
-from azdsl.parallel import Execution, IslandRun, IslandSettings, make_pool
-from azdsl.parallel_local import InlinePool, LocalPool
 from azdsl.runfolder import CHECKPOINT, RunFolder, decode_checkpoint
-from azdsl.workers import Pool, assignment
+from azdsl.scale.islands import Begin, IslandHost, Request, RunSpec, States, Step, island_budget
+from azdsl.scale.local_pool import InlinePool, LocalPool
+from azdsl.scale.parallel import Execution, IslandRun, IslandSettings, make_pool
+from azdsl.scale.workers import Pool, assignment
+from azdsl.search.config import Budget, Config, parse_config
+from azdsl.search.evolve import Interrupted, Result, Search
 
 CONFIG = (
     SEARCH_TASKS

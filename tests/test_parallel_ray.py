@@ -11,8 +11,8 @@ import pytest
 from support import Capture, without_times
 from test_parallel import SETTINGS, config, same
 
-from azdsl.parallel import Execution, IslandRun
-from azdsl.parallel_ray import RayPool, start_local
+from azdsl.scale.parallel import Execution, IslandRun
+from azdsl.scale.ray_pool import RayPool, start_local
 
 pytestmark = pytest.mark.ray
 
@@ -60,7 +60,7 @@ def test_ray_actors_give_the_local_result_even_when_one_is_killed(cluster: Any) 
 
 
 def test_ray_pool_holds_islands_round_robin(cluster: Any) -> None:
-    from azdsl.islands import RunSpec
+    from azdsl.scale.islands import RunSpec
 
     pool = RayPool(RunSpec(config(), 1, "vm", 3, 1), "local", None)
     try:

@@ -11,10 +11,10 @@ import pytest
 
 from azdsl import parse, unparse
 from azdsl.errors import CheckError, ParseError
-from azdsl.ops import OPS, Kind, LitType, Op
-from azdsl.parse import parse_file
-from azdsl.printer import format_instr
-from azdsl.program import Cell, Instr, Program
+from azdsl.language.ops import OPS, Kind, LitType, Op
+from azdsl.language.parse import parse_file
+from azdsl.language.printer import format_instr
+from azdsl.language.program import Cell, Instr, Program
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -185,7 +185,7 @@ def test_parse_file_reports_unreadable_files(tmp_path: Path) -> None:
 
 
 def test_parser_and_printer_do_not_import_numba() -> None:
-    code = ("import sys, azdsl, azdsl.parse, azdsl.printer, azdsl.cli\n"
+    code = ("import sys, azdsl, azdsl.language.parse, azdsl.language.printer, azdsl.cli\n"
             "azdsl.parse('def Setup():\\n  s1 = 1.0\\n')\n"
             "assert not [m for m in sys.modules if m.split('.')[0] == 'numba'], 'numba'\n")
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -194,14 +194,14 @@ def test_parser_and_printer_do_not_import_numba() -> None:
 def test_a_new_op_needs_only_a_table_row() -> None:
     code = """
 import dataclasses, importlib, sys
-import azdsl.ops as ops
+import azdsl.language.ops as ops
 row = dataclasses.replace(ops.OPS_BY_CODE[7], code=len(ops.OPS), name="SCALAR_SOFTPLUS",
                           func="softplus", doc="log(1 + e^x)")
 ops.OPS = ops.OPS + (row,)
 ops.OPS_BY_CODE[row.code] = row
-importlib.reload(sys.modules["azdsl.spelling"])
-parser = importlib.reload(sys.modules["azdsl.parse"])
-from azdsl.printer import unparse
+importlib.reload(sys.modules["azdsl.language.spelling"])
+parser = importlib.reload(sys.modules["azdsl.language.parse"])
+from azdsl.language.printer import unparse
 program = parser.parse("def Setup():\\n  s1 = softplus(s2)\\n")
 assert program.setup[0].code == row.code
 assert unparse(program) == "def Setup():\\n  s1 = softplus(s2)\\ndef Predict():\\ndef Learn():\\n"

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from azdsl import parse, unparse
 from azdsl.errors import AzdslError
-from azdsl.ops import OPS, Kind, LitType, Op
-from azdsl.program import Cell, ComponentComments, Instr, Program
+from azdsl.language.ops import OPS, Kind, LitType, Op
+from azdsl.language.program import Cell, ComponentComments, Instr, Program
 
 SPECIAL_FLOATS = [0.0, -0.0, math.inf, -math.inf, math.nan, 5e-324, -5e-324, 1e308, -1e308,
                   1.7976931348623157e308, 2.2250738585072014e-308, 1e-05, 3.0, 0.1 + 0.2,

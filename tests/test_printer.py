@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 from azdsl import parse, unparse
-from azdsl.ops import Kind
-from azdsl.printer import format_instr
-from azdsl.program import Cell, ComponentComments, Instr, Program
+from azdsl.language.ops import Kind
+from azdsl.language.printer import format_instr
+from azdsl.language.program import Cell, ComponentComments, Instr, Program
 
 
 def S(i: int) -> Cell:

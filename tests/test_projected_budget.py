@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from azdsl.config import ProgramFile, load_config, resolve_op
-from azdsl.engine import budget_limits
-from azdsl.evolve import Search
-from azdsl.parse import parse
-from azdsl.printer import unparse
-from azdsl.program import Program
-from azdsl.tasks import HELD_OUT_PAIRS, TaskSpec, make_collection
+from azdsl.language.parse import parse
+from azdsl.language.printer import unparse
+from azdsl.language.program import Program
+from azdsl.running.tasks import HELD_OUT_PAIRS, TaskSpec, make_collection
+from azdsl.search.config import ProgramFile, load_config, resolve_op
+from azdsl.search.engine import budget_limits
+from azdsl.search.evolve import Search
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NEURAL_NET = parse((EXAMPLES / "neural_net.az").read_text())

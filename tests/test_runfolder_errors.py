@@ -23,12 +23,12 @@ from support import SEARCH_TASKS, Capture, components, without_times
 from test_checkpoint_safety import State, contents, make_run, report, stopped_run
 
 from azdsl.cli import main
-from azdsl.config import parse_config
-from azdsl.islands import Request, RunSpec
-from azdsl.parallel import MAX_RESTARTS, Execution, IslandRun, IslandSettings
-from azdsl.parallel_local import START_TRIES, InlinePool, LocalPool
 from azdsl.runfolder import CHECKPOINT, CONFIG, PROGRESS, RUN
-from azdsl.workers import LOST, WorkersLost
+from azdsl.scale.islands import Request, RunSpec
+from azdsl.scale.local_pool import START_TRIES, InlinePool, LocalPool
+from azdsl.scale.parallel import MAX_RESTARTS, Execution, IslandRun, IslandSettings
+from azdsl.scale.workers import LOST, WorkersLost
+from azdsl.search.config import parse_config
 
 ERROR = "azdsl: error: "
 

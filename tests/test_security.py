@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from azdsl import codegen, parallel_ray
-from azdsl import tasks as T
 from azdsl.errors import ConfigError
+from azdsl.running import codegen
+from azdsl.running import tasks as T
+from azdsl.scale import ray_pool as parallel_ray
 
 # ---- CIFAR-10 batches -------------------------------------------------------------------------
 

@@ -11,15 +11,15 @@ from hypothesis import strategies as st
 from support import mutation_config, sgd
 
 from azdsl.cli import main
-from azdsl.evaluate import Evaluation, evaluate
-from azdsl.liveness import live_mask
-from azdsl.mutate import MutationConfig, mutate, random_program
-from azdsl.ops import Kind
-from azdsl.parse import parse
-from azdsl.printer import unparse
-from azdsl.program import FEATURES, LABEL, PASS, PREDICTION, Cell, Instr, Program
-from azdsl.simplify import canonical_key, canonical_names, simplify
-from azdsl.tasks import CLASSIFICATION, Task, linear_task
+from azdsl.language.liveness import live_mask
+from azdsl.language.ops import Kind
+from azdsl.language.parse import parse
+from azdsl.language.printer import unparse
+from azdsl.language.program import FEATURES, LABEL, PASS, PREDICTION, Cell, Instr, Program
+from azdsl.language.simplify import canonical_key, canonical_names, simplify
+from azdsl.running.evaluate import Evaluation, evaluate
+from azdsl.running.tasks import CLASSIFICATION, Task, linear_task
+from azdsl.search.mutate import MutationConfig, mutate, random_program
 
 # Memory on the small side so random programs wire their cells together often.
 CFG = mutation_config(scalars=5, vectors=4, matrices=2, init_sizes=(4, 5, 6),

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from azdsl import tasks as T
-from azdsl.config import parse_config
 from azdsl.errors import ConfigError
-from azdsl.tasks import Task, TaskSpec, make_collection, make_tasks
+from azdsl.running import tasks as T
+from azdsl.running.tasks import Task, TaskSpec, make_collection, make_tasks
+from azdsl.search.config import parse_config
 
 
 def digest(task_list: list[Task]) -> str:
@@ -47,7 +47,7 @@ def test_same_bits_in_a_fresh_process() -> None:
     here = digest([t for spec in SPECS.values() for t in make_tasks(spec)])
     code = (
         f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-        "from test_tasks import SPECS, digest\nfrom azdsl.tasks import make_tasks\n"
+        "from test_tasks import SPECS, digest\nfrom azdsl.running.tasks import make_tasks\n"
         "print(digest([t for s in SPECS.values() for t in make_tasks(s)]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

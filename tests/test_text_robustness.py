@@ -16,10 +16,10 @@ import pytest
 
 from azdsl.cli import main
 from azdsl.errors import SHOWN, AzdslError, Diagnostic, Span, source_lines
+from azdsl.language.parse import parse
+from azdsl.language.printer import unparse
+from azdsl.language.program import Program
 from azdsl.limits import MAX_FILE_BYTES, size_text
-from azdsl.parse import parse
-from azdsl.printer import unparse
-from azdsl.program import Program
 
 MESSY = "def Setup():\n  s2=0.5\n"
 CANONICAL = "def Setup():\n  s2 = 0.5\ndef Predict():\ndef Learn():\n"

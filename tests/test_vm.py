@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from support import sgd
 
-from azdsl import interp, rng, vm
-from azdsl.evaluate import Settings, evaluate, get_backend
-from azdsl.liveness import random_ordinals
-from azdsl.parse import parse
-from azdsl.program import Program
-from azdsl.tasks import Task, TaskSpec, make_tasks
+from azdsl.language.liveness import random_ordinals
+from azdsl.language.parse import parse
+from azdsl.language.program import Program
+from azdsl.running import interp, rng, vm
+from azdsl.running.evaluate import Settings, evaluate, get_backend
+from azdsl.running.tasks import Task, TaskSpec, make_tasks
 
 SGD = parse(sgd())
 
@@ -162,8 +162,8 @@ def test_lowering_rejects_what_the_vm_would_not_check() -> None:
 
 
 def test_lowering_cache_clears_without_changing_results(monkeypatch: pytest.MonkeyPatch) -> None:
-    from azdsl import lowering
-    from azdsl.mutate import MutationConfig, random_program
+    from azdsl.running import lowering
+    from azdsl.search.mutate import MutationConfig, random_program
 
     g = np.random.default_rng(1)
     programs = [random_program(g, MutationConfig()) for _ in range(30)]

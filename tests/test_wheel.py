@@ -14,7 +14,7 @@ ROOT = Path(__file__).parent.parent
 CHECK = """
 import sys
 import azdsl
-from azdsl.syntax import grammar_path
+from azdsl.language.syntax import grammar_path
 program = azdsl.parse(open(sys.argv[1], encoding="utf-8").read())
 print(azdsl.__file__)
 print(grammar_path())

@@ -1,7 +1,7 @@
 """Scale-out options of `azdsl evolve` and `azdsl resume`: --workers, --islands, --ray.
 
-One island is the single-process search (azdsl.evolve.Search, unchanged). More islands run
-through azdsl.parallel; the island settings are written to DIR/islands.json when the run
+One island is the single-process search (azdsl.search.evolve.Search, unchanged). More islands run
+through azdsl.scale.parallel; the island settings are written to DIR/islands.json when the run
 starts (`settings_files`) and read back by `azdsl resume` (`read_settings`), so a resumed run
 keeps them whatever --workers or --ray it is given.
 """
@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from azdsl.commands._args import positive
 
 if TYPE_CHECKING:
-    from azdsl.config import Config
-    from azdsl.evolve import Hooks
-    from azdsl.parallel import IslandSettings
+    from azdsl.scale.parallel import IslandSettings
+    from azdsl.search.config import Config
+    from azdsl.search.evolve import Hooks
 
 ISLANDS = "islands.json"
 ISLANDS_FORMAT = "azdsl-islands"
@@ -47,12 +47,12 @@ def add_arguments(parser: Any, *, new_run: bool) -> None:
 
 def plan(args: argparse.Namespace) -> IslandSettings:
     """The island settings of a new run (before its folder is made: Ray errors come first)."""
-    from azdsl.parallel import IslandSettings
-    from azdsl.workers import local_cores
+    from azdsl.scale.parallel import IslandSettings
+    from azdsl.scale.workers import local_cores
 
     cpus = local_cores()
     if args.ray is not None:  # connect now: a cluster that cannot be reached is a user error
-        from azdsl.parallel_ray import cluster_cpus
+        from azdsl.scale.ray_pool import cluster_cpus
 
         cpus = cluster_cpus(args.ray, args.workers)
     return IslandSettings(args.islands or args.workers or cpus, args.migrate_every)
@@ -61,7 +61,7 @@ def plan(args: argparse.Namespace) -> IslandSettings:
 def make_search(args: argparse.Namespace, settings: IslandSettings, config: Config, seed: int,
                 hooks: Hooks) -> Any:
     """A Search for one island, else an IslandRun."""
-    from azdsl.evolve import Search
+    from azdsl.search.evolve import Search
 
     if settings.islands == 1:
         return Search(config, seed, args.backend, hooks)
@@ -81,8 +81,8 @@ def read_settings(folder: Path) -> IslandSettings | None:
     file = folder / ISLANDS
     if not file.exists():
         return None
-    from azdsl.parallel import IslandSettings
     from azdsl.runfolder import RunError, read_json
+    from azdsl.scale.parallel import IslandSettings
     from azdsl.state import StateError
 
     data = read_json(file)
@@ -98,8 +98,8 @@ def island_run(args: argparse.Namespace, settings: IslandSettings, config: Confi
                backend: str, hooks: Hooks) -> Any:
     """The IslandRun of a new or resumed run, where --workers and --ray say."""
     from azdsl.limits import check_memory, island_needs
-    from azdsl.parallel import Execution, IslandRun
-    from azdsl.workers import assignment, local_cores
+    from azdsl.scale.parallel import Execution, IslandRun
+    from azdsl.scale.workers import assignment, local_cores
 
     execution = Execution(args.workers, args.ray)
     workers = len(assignment(settings.islands, args.workers or local_cores()))

@@ -7,8 +7,8 @@ from typing import Any
 
 from azdsl.commands._args import feature_size
 from azdsl.errors import SHOWN, AzdslError
+from azdsl.language.parse import parse, read_source
 from azdsl.limits import check_cells, check_memory, program_needs
-from azdsl.parse import parse, read_source
 
 
 def register(subparsers: Any) -> None:

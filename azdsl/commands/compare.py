@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
 
 
 def _grid(text: str) -> tuple[float, ...]:
-    from azdsl.compare import log_grid
+    from azdsl.running.compare import log_grid
 
     try:
         if ":" in text:
@@ -53,11 +53,11 @@ def _grid(text: str) -> tuple[float, ...]:
 
 def run(args: argparse.Namespace) -> int:
     from azdsl.commands.fmt import read_source
-    from azdsl.compare import DEFAULT_GRID, all_classification, compare, format_table
-    from azdsl.config import load_config
-    from azdsl.evaluate import check_program
-    from azdsl.evolve import make_tasks
-    from azdsl.parse import parse
+    from azdsl.language.parse import parse
+    from azdsl.running.compare import DEFAULT_GRID, all_classification, compare, format_table
+    from azdsl.running.evaluate import check_program
+    from azdsl.search.config import load_config
+    from azdsl.search.evolve import make_tasks
 
     config = load_config(args.config)
     select = make_tasks(config.select_tasks, None)

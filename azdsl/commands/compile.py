@@ -7,7 +7,7 @@ from typing import Any
 
 from azdsl.commands._args import feature_size
 from azdsl.commands.fmt import read_source
-from azdsl.parse import parse
+from azdsl.language.parse import parse
 
 EMIT_CHOICES = ("python", "plain", "vm")
 
@@ -28,14 +28,14 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     program = parse(read_source(args.file), args.file, args.dim)
     if args.emit == "vm":
-        from azdsl.lowering import describe_lowered
-        from azdsl.ops import Kind
+        from azdsl.language.ops import Kind
+        from azdsl.running.lowering import describe_lowered
 
         needs = program.memory_needs()
         sizes = (needs[Kind.SCALAR], needs[Kind.VECTOR], needs[Kind.MATRIX])
         print(describe_lowered(program, sizes, args.dim), end="")
         return 0
-    from azdsl.codegen import generate
+    from azdsl.running.codegen import generate
 
     print(generate(program, args.dim, jit=args.emit == "python"), end="")
     return 0

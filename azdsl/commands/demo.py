@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from azdsl.commands._args import root_seed
-from azdsl.evaluate import SEARCH_BACKENDS
 from azdsl.resources import resource
+from azdsl.running.evaluate import SEARCH_BACKENDS
 
 
 def demo_config_path() -> Path:
@@ -37,11 +37,11 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from azdsl.commands.evolve import drive
-    from azdsl.config import read_config
-    from azdsl.evolve import Search
-    from azdsl.printer import unparse
+    from azdsl.language.printer import unparse
     from azdsl.progress import ProgressBar, Tee
     from azdsl.runfolder import RunFolder
+    from azdsl.search.config import read_config
+    from azdsl.search.evolve import Search
 
     path = demo_config_path()
     config, text = read_config(path)

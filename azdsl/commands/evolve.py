@@ -13,7 +13,7 @@ from typing import Any
 
 from azdsl.commands._args import root_seed
 from azdsl.commands._scale import add_arguments as add_scale_arguments
-from azdsl.evaluate import SEARCH_BACKENDS
+from azdsl.running.evaluate import SEARCH_BACKENDS
 
 
 def register(subparsers: Any) -> None:
@@ -57,9 +57,9 @@ def stop_on_signal() -> Iterator[Callable[[], bool]]:
 
 def drive(folder: Any, search: Any, run_info: dict[str, Any], bar: Any) -> int:
     """Run a folder's search to the end (or a signal); print the report."""
-    from azdsl.evolve import Interrupted
     from azdsl.runfolder import RunError, WriteError, message
-    from azdsl.workers import WorkersLost
+    from azdsl.scale.workers import WorkersLost
+    from azdsl.search.evolve import Interrupted
 
     resume = f"azdsl resume {folder.path}"
     with stop_on_signal() as stop:
@@ -87,10 +87,10 @@ def drive(folder: Any, search: Any, run_info: dict[str, Any], bar: Any) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from azdsl.commands._scale import make_search, plan, settings_files
-    from azdsl.config import read_config
-    from azdsl.evolve import NoHooks
     from azdsl.progress import ProgressBar, Tee
     from azdsl.runfolder import RunFolder
+    from azdsl.search.config import read_config
+    from azdsl.search.evolve import NoHooks
 
     path = Path(args.config)
     config, text = read_config(path)

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from azdsl.errors import SHOWN, AzdslError
-from azdsl.parse import parse, read_source
-from azdsl.printer import unparse
+from azdsl.language.parse import parse, read_source
+from azdsl.language.printer import unparse
 
-# read_source lives in azdsl.parse; other commands import it from here too.
+# read_source lives in azdsl.language.parse; other commands import it from here too.
 __all__ = ["read_source", "register", "run", "write_atomically"]
 
 

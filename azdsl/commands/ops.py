@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from azdsl.ops import OPS, Op
+from azdsl.language.ops import OPS, Op
 
 
 def register(subparsers: Any) -> None:

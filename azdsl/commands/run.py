@@ -9,9 +9,9 @@ from typing import Any
 from azdsl.commands._args import feature_size, positive
 from azdsl.commands.fmt import read_source
 from azdsl.errors import ConfigError
+from azdsl.language.parse import parse
 from azdsl.limits import MAX_CELLS
-from azdsl.parse import parse
-from azdsl.tasks import CLASSIFICATION, NPZ_ONE_TASK, REGRESSION, TaskSpec, make_tasks
+from azdsl.running.tasks import CLASSIFICATION, NPZ_ONE_TASK, REGRESSION, TaskSpec, make_tasks
 
 # Image data sets run as projected binary classification tasks (docs/semantics.md).
 _IMAGE_TASKS = ("digits", "cifar10", "mnist", "fashion_mnist")
@@ -63,7 +63,7 @@ def _memory(text: str) -> tuple[int, int, int]:
 
 
 def _check_memory(needs: dict[Any, int], allowed: tuple[int, int, int]) -> None:
-    from azdsl.ops import Kind
+    from azdsl.language.ops import Kind
 
     for kind, limit in zip((Kind.SCALAR, Kind.VECTOR, Kind.MATRIX), allowed, strict=True):
         if needs[kind] > limit:
@@ -74,7 +74,7 @@ def _check_memory(needs: dict[Any, int], allowed: tuple[int, int, int]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from azdsl import limits
-    from azdsl.evaluate import evaluate
+    from azdsl.running.evaluate import evaluate
 
     source = read_source(args.file)
     program = parse(source, args.file, args.dim)

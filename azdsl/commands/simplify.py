@@ -8,9 +8,9 @@ from typing import Any
 
 from azdsl.commands._args import feature_size
 from azdsl.commands.fmt import read_source
-from azdsl.parse import parse
-from azdsl.printer import unparse
-from azdsl.simplify import simplify
+from azdsl.language.parse import parse
+from azdsl.language.printer import unparse
+from azdsl.language.simplify import simplify
 
 
 def register(subparsers: Any) -> None:
