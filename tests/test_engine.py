@@ -323,3 +323,24 @@ def test_programs_of_the_state_must_fit_the_search() -> None:
     with pytest.raises(StateError, match=r"lineage.rows\[3\]\[1\]"):
         Search(config(), 1).restore(state)
     assert parse(search.state()["current"]["programs"][0])
+
+
+def test_a_checkpoint_holds_only_the_lineage_rows_in_use_and_resumes_across_compactions() -> None:
+    cfg = config(budget=replace(config().budget, max_individuals=20000))
+    whole = Search(cfg, 13)
+    whole.begin(0)
+    whole.advance(20000)
+    first = Search(cfg, 13)
+    first.begin(0)
+    first.advance(7777)
+    state = first.state()
+    rows = state["current"]["lineage"]["rows"]
+    reached = set(state["current"]["members"]) | set(state["current"]["lineage"]["bests"])
+    for r in range(len(rows) - 1, -1, -1):  # parents come before children
+        if r in reached and rows[r][1] >= 0:
+            reached.add(rows[r][1])
+    assert reached == set(range(len(rows)))
+    resumed = Search(cfg, 13)
+    resumed.restore(state)
+    resumed.advance(20000)
+    assert without_times(resumed.state()) == without_times(whole.state())

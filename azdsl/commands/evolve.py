@@ -31,7 +31,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=root_seed, default=None, metavar="S",
                    help="the root seed (default: a random one, written to the folder)")
     p.add_argument("--backend", choices=SEARCH_BACKENDS, default="vm",
-                   help="how programs run: the Numba VM (default) or the interpreter")
+                   help="the backend of the select and final scores (children are always "
+                   "scored on the VM; every backend gives the same bits)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_scale_arguments(p, new_run=True)
     p.set_defaults(func=run)

@@ -225,13 +225,8 @@ class Engine:
         """Room for `rows` more lineage rows and one more best: drop the rows no member or
         best reaches, and grow the tables when they stay over half full."""
         ints, keys, fitness, count, bests, b_count = self.lineage
-        members, filled = self.pop[4], int(self.pop[5][0])
-        best_node = self.best_arrays[4]
         if count[0] + rows > ints.shape[0]:
-            held = np.concatenate([bests[: b_count[0]], best_node])
-            kern.node_compact(ints, keys, fitness, count, members, filled, held, held.shape[0])
-            bests[: b_count[0]] = held[: b_count[0]]
-            best_node[0] = held[-1]
+            self._compact()
         grow_rows = count[0] + rows > ints.shape[0] // 2
         grow_bests = b_count[0] >= bests.shape[0]
         if grow_rows or grow_bests:
@@ -245,6 +240,17 @@ class Engine:
             new[4][:b_used] = bests[:b_used]
             new[5][0] = b_used
             self.lineage = new
+
+    def _compact(self) -> None:
+        """Drop the lineage rows no member or best descends from (the rest keep their order,
+        so a compacted table is the same however the run was cut into segments)."""
+        ints, keys, fitness, count, bests, b_count = self.lineage
+        best_node = self.best_arrays[4]
+        held = np.concatenate([bests[: b_count[0]], best_node])
+        kern.node_compact(ints, keys, fitness, count, self.pop[4], self.filled, held,
+                          held.shape[0])
+        bests[: b_count[0]] = held[: b_count[0]]
+        best_node[0] = held[-1]
 
     # ---- reading -----------------------------------------------------------------------------
 
@@ -373,6 +379,7 @@ class Engine:
                 unique.append(text)
             slots.append(at)
         best = self.best()[0]
+        self._compact()
         _, _, _, b_fit, b_node = self.best_arrays
         ints, keys, fitness, count, bests, b_count = self.lineage
         used = int(count[0])

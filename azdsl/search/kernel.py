@@ -100,7 +100,9 @@ def _fresh(op: int, rows: Arr, lits: Arr, at: int,
            t_out: Arr, t_arity: Arr, t_in: Arr,
            t_nlit: Arr, t_init: Arr, mem: Arr,
            dim: int, d: Arr) -> None:
-    """A fresh instruction of op `op` written at row `at` (mutate._fresh)."""
+    """A fresh instruction of op `op` written at row `at`: cells uniform (outputs never s0 or
+    v0), literals per the op row; a literal-free op draws its whole cell combination with one
+    uniform."""
     rows[at, 0] = op
     rows[at, 1] = -1
     rows[at, 2] = -1
