@@ -347,3 +347,23 @@ def _status(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().split()[2]
     except OSError:
         return "Z"
+
+
+def test_the_lineage_of_each_experiment_crosses_islands_and_replays(
+        reference: tuple[Result, Capture]) -> None:
+    from azdsl.language.parse import parse
+    from azdsl.search.evolve import mutation_config
+    from azdsl.search.lineage import Ancestry, replay
+    from azdsl.search.mutate import MutationConfig
+
+    result, _ = reference
+    space: MutationConfig = mutation_config(config(), 4)
+    tags = set()
+    for record in result.experiments:
+        lineage = record["lineage"]
+        ancestry = Ancestry.from_json(lineage["steps"], "steps")
+        tags |= {step.id >> 40 for step in ancestry.steps}
+        chain = replay(parse(lineage["first"]), ancestry, space)
+        assert chain[-1] == parse(record["program"])
+        assert ancestry.steps[-1].fitness == record["search_fitness"]
+    assert tags == {0, 1}  # ancestors from both islands: migrants brought their lineage along
