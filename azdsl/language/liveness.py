@@ -9,6 +9,8 @@ framework reads s1. An instruction is live when its output is read later along t
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import numpy.typing as npt
 
@@ -95,8 +97,11 @@ def live_mask(program: Program) -> Mask:
     needs = list(program.memory_needs().values())
     cell_base = np.array([0, needs[0], needs[0] + needs[1]], dtype=np.int64)
     flags = np.zeros(rows.shape[0], dtype=np.bool_)
-    live_rows(rows, n, cell_base, PARTIAL_WRITE, flags, np.zeros((4, sum(needs)),
-                                                                  dtype=np.bool_))
+    # The same function compiled, where Numba is loaded anyway (the VM, the search); the
+    # reference interpreter alone runs it as Python.
+    kernels = sys.modules.get("azdsl.running.kernels")
+    run = kernels.live_rows if kernels is not None else live_rows
+    run(rows, n, cell_base, PARTIAL_WRITE, flags, np.zeros((4, sum(needs)), dtype=np.bool_))
     values = flags.tolist()
     s, p = int(n[0]), int(n[1])
     total = s + p + int(n[2])

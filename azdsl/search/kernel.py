@@ -28,13 +28,11 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from azdsl.language import liveness
 from azdsl.language.rows import KIND_SHIFT
-from azdsl.running.kernels import MIX_MUL1, MIX_MUL2, TWO_PI, mix64, uniform01
+from azdsl.running.kernels import MIX_MUL1, MIX_MUL2, TWO_PI, live_rows, mix64, uniform01
 
 Arr = npt.NDArray[Any]
 
-live_rows = njit(cache=True)(liveness.live_rows)  # the one definition, compiled
 
 _NAN_BITS = np.uint64(0x7FF8000000000000)
 _ONE = np.uint64(1)
