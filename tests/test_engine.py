@@ -4,8 +4,9 @@ Each child of a compiled search is checked as it is made: the tournament's winne
 its stream draws, the fittest first drawn), the program (an initial program, random search's
 fresh one, or the winner mutated with the child's stream: test_mutate holds that mutation to
 the Program-level oracle), the slot it replaces, its fitness (evaluated on the reference
-interpreter, with the FEC cache, the train budget and the hurdles applied by the rules of
-docs/search.md), and its lineage row. The loop also runs as plain Python, to the same result.
+interpreter, with the FEC cache (tests/oracle.py's LRU), the train budget and the hurdles
+applied by the rules of docs/search.md), and its lineage row. The loop also runs as plain
+Python, to the same result.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import math
 import types
 import warnings
-from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 from numba.core.registry import CPUDispatcher
-from oracle import probe_hash
+from oracle import FecLru, probe_hash
 from support import SEARCH_TASKS, components, held_out_tasks, population, sgd, without_times
 
 from azdsl.language.parse import parse
@@ -42,31 +42,6 @@ TEXT = (SEARCH_TASKS + held_out_tasks(3) + components(5, 2, 5) + population(SIZE
 
 def config(**changes: Any) -> Config:
     return replace(parse_config(TEXT), **changes)
-
-
-class ReferenceLru:
-    """The FEC cache by its definition: an LRU of fitness by probe key, each entry forgotten
-    once it has served max_hits hits."""
-
-    def __init__(self, size: int, forget_every: int) -> None:
-        self.size, self.limit = size, max_hits(forget_every)
-        self.entries: OrderedDict[int, list[float]] = OrderedDict()
-
-    def lookup(self, key: int) -> float | None:
-        entry = self.entries.get(key)
-        if entry is None:
-            return None
-        entry[1] += 1
-        if self.limit and entry[1] >= self.limit:
-            del self.entries[key]
-        else:
-            self.entries.move_to_end(key)
-        return entry[0]
-
-    def insert(self, key: int, value: float) -> None:
-        self.entries[key] = [value, 0]
-        while len(self.entries) > self.size:
-            self.entries.popitem(last=False)
 
 
 class ReferenceHurdle:
@@ -93,7 +68,7 @@ class Reference:
     def __init__(self, cfg: Config, search: Search) -> None:
         self.cfg = cfg
         self.tasks = search.tasks(0)[0]
-        self.fec = (ReferenceLru(cfg.fec.cache_size, cfg.fec.forget_every)
+        self.fec = (FecLru(cfg.fec.cache_size, max_hits(cfg.fec.forget_every))
                     if cfg.fec.enabled else None)
         h = cfg.hurdles
         self.hurdle = ReferenceHurdle(h.percentile, h.warmup or SIZE, SIZE) if h.enabled else None
