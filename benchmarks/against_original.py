@@ -23,8 +23,14 @@ from pair to pair), CPU seconds, medians of the pairs:
 - the demo search (one experiment of run_demo.sh / examples/demo.toml, seed 1) for a fixed
   number of individuals: FEC off with azdsl's structural memo off, FEC off with the memo on,
   FEC on (everything on); individuals per CPU second (azdsl: bench_search.measure, Numba
-  compiled before the clock starts).
-The ratio is azdsl's speed over the original's (above 1: azdsl is faster).
+  compiled before the clock starts);
+- the nonlinear repair search (run_integration_test_nonlinear.sh: the damaged network
+  repaired, 5/9/2, its train budget, seed 100001, FEC off, against
+  examples/nonlinear_repair.toml) for a fixed number of individuals, individuals per CPU s.
+The ratio is azdsl's speed over the original's (above 1: azdsl is faster). After the table:
+the peak resident set size (ru_maxrss of the child process) of the original's demo search
+(driver, one experiment, FEC on; and run_search_experiment's check run) and of azdsl's
+(the same experiment in a fresh Python process; and `azdsl demo --seed 1` to the end).
 """
 
 from __future__ import annotations
@@ -38,10 +44,12 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -163,6 +171,32 @@ def run_driver(binary: Path, arguments: Sequence[str]) -> dict[str, float]:
     return parse_fields(done.stdout.strip().splitlines()[-1])
 
 
+# Linux keeps a process's peak RSS across exec, so a child forked from this (large) Python
+# process would report at least this process's size: a small Python process without site
+# forks and execs the command and reports that grandchild's rusage.
+MEASURER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_utime + usage.ru_stime} "
+              f"{usage.ru_maxrss}")
+"""
+
+
+def run_measured(command: Sequence[str]) -> tuple[int, str, float, int]:
+    """Run `command` as a child process: (exit status, its stdout and stderr, its CPU
+    seconds, its peak RSS in kB). The RSS has a floor of the measurer's own, ~10 MB."""
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "rusage"
+        done = subprocess.run([sys.executable, "-S", "-c", MEASURER, str(report), *command],
+                              capture_output=True, text=True)
+        returncode, cpu, rss = report.read_text().split()
+    return int(returncode), done.stdout + done.stderr, float(cpu), int(rss)
+
+
 def check_run_search_experiment(binary: Path, train_steps: int) -> str:
     """Run the original's own binary on the demo spec, FEC off, for `train_steps`; returns a
     line with its individuals per CPU second (the whole process: start-up and T_select /
@@ -185,19 +219,16 @@ def check_run_search_experiment(binary: Path, train_steps: int) -> str:
     command = [str(binary), f"--search_experiment_spec={spec}", f"--final_tasks={tasks}",
                f"--select_tasks={tasks}", "--max_experiments=1", "--randomize_task_seeds",
                "--random_seed=1"]
-    before = os.times()
-    done = subprocess.run(command, capture_output=True, text=True)
-    after = os.times()
-    cpu = (after.children_user - before.children_user
-           + after.children_system - before.children_system)
-    if done.returncode != 0:
-        return f"run_search_experiment failed ({done.returncode}): {done.stderr[-500:]}"
-    counts = re.findall(r"indivs=(\d+)", done.stdout)
-    final = re.findall(r"Final evaluation.*\n.*?([0-9.]+)\s*$", done.stdout, re.MULTILINE)
+    returncode, stdout, cpu, rss = run_measured(command)
+    if returncode != 0:
+        return f"run_search_experiment failed ({returncode}): {stdout[-500:]}"
+    counts = re.findall(r"indivs=(\d+)", stdout)
+    final = re.findall(r"Final evaluation.*\n.*?([0-9.]+)\s*$", stdout, re.MULTILINE)
     individuals = int(counts[-1]) if counts else 0
     return (f"run_search_experiment (FEC off, {train_steps:,} train steps, whole process): "
             f"{individuals:,} individuals in {cpu:.2f} CPU s = {individuals / cpu:,.0f} /s"
-            + (f"; final fitness {final[-1]}" if final else ""))
+            + (f"; final fitness {final[-1]}" if final else "")
+            + f"; peak RSS {rss / 1024:.0f} MB")
 
 
 # ---- the workloads ----------------------------------------------------------------------------
@@ -211,7 +242,29 @@ class Workload:
     azdsl: Callable[[], float]
 
 
-def evaluation_workloads(binaries: dict[str, Path], seconds: float) -> list[Workload]:
+def write_task_collection(tasks: Sequence[Any], path: Path) -> None:
+    """azdsl's tasks as the original's text-format TaskCollection: one unit_test_fixed_task
+    per task (features and labels verbatim, printed to round trip), ACCURACY for
+    classification, RMS_ERROR for regression."""
+    def vector(field: str, values: Any) -> str:
+        return f"{field} {{ elements: [{', '.join(repr(float(v)) for v in values)}] }}"
+
+    lines = []
+    for task in tasks:
+        fixed = [vector("train_features", x) for x in task.x_train]
+        fixed += [vector("train_labels", [y]) for y in task.y_train]
+        fixed += [vector("valid_features", x) for x in task.x_valid]
+        fixed += [vector("valid_labels", [y]) for y in task.y_valid]
+        eval_type = "ACCURACY" if task.kind == "classification" else "RMS_ERROR"
+        lines.append(f"tasks {{ unit_test_fixed_task {{ {' '.join(fixed)} }} "
+                     f"features_size: {task.dim} num_train_examples: {len(task.y_train)} "
+                     f"num_valid_examples: {len(task.y_valid)} num_tasks: 1 "
+                     f"num_train_epochs: {task.epochs} eval_type: {eval_type} }}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def evaluation_workloads(binaries: dict[str, Path], seconds: float,
+                         scratch: Path) -> list[Workload]:
     import numpy as np
 
     from azdsl.language.parse import parse_file
@@ -219,16 +272,18 @@ def evaluation_workloads(binaries: dict[str, Path], seconds: float) -> list[Work
     from azdsl.running.evaluate import Settings, memory_sizes
     from azdsl.running.tasks import TaskSpec, make_tasks
 
-    def azdsl_step(program_file: str, kind: str, train: int, memory: tuple[int, int, int]
+    fitnesses: dict[str, float] = {}
+
+    def azdsl_step(program_file: str, spec: TaskSpec, memory: tuple[int, int, int]
                    ) -> Callable[[], float]:
         program = parse_file(ROOT / "examples" / program_file)
-        tasks = make_tasks(TaskSpec(kind=kind, dim=4, num_tasks=10, num_train=train,
-                                    num_valid=100))
+        tasks = make_tasks(spec)
         runner = vm.Batch(vm.PackedTasks.pack(tasks, Settings()))
-        lowered = [vm.lower(program, memory_sizes(program, memory), 4)]
+        lowered = [vm.lower(program, memory_sizes(program, memory), tasks[0].dim)]
         result = runner.run(lowered, [1])  # compile or load the VM
         if not np.all(np.isfinite(result.fitness)):
             raise RuntimeError(f"{program_file}: fitness {result.fitness}")
+        fitnesses[spec.kind] = float(np.asarray(result.fitness).ravel()[0])
 
         def step() -> float:
             count = 0
@@ -246,6 +301,13 @@ def evaluation_workloads(binaries: dict[str, Path], seconds: float) -> list[Work
     def original_step(build: str, algorithm: str, kind: str, train: int) -> Callable[[], float]:
         arguments = ["eval", algorithm, kind, "10", str(train), "100", "4", str(seconds)]
         return lambda: run_driver(binaries[f"driver_{build}"], arguments)["us_per_eval"]
+
+    # examples/projected_binary.toml's search_tasks, fixed seeds
+    projected_spec = TaskSpec(kind="projected", dataset="digits", pairs="search", dim=16,
+                              num_tasks=10, num_train=250, num_valid=100, seed=1)
+    projected_file = scratch / "projected_digits_f16.textproto"
+    write_task_collection(make_tasks(projected_spec), projected_file)
+    projected_arguments = ["eval_file", "neural_net", str(projected_file), str(seconds)]
 
     rows = [
         ("eval linear SGD, demo tasks (10 x 100+100)", "demo", "linear", "linear_sgd.az",
@@ -270,9 +332,22 @@ def evaluation_workloads(binaries: dict[str, Path], seconds: float) -> list[Work
         print(f"azdsl lowering of {program_file} (once per program, not in the rows): "
               f"{costs[0]:.1f} us with the liveness analysis, {costs[1]:.1f} us without "
               "(all_live, as the search lowers pruned programs)")
-    return [Workload(name, "us", original_step(build, algorithm, kind, train),
-                     azdsl_step(program, kind, train, memory))
-            for name, build, algorithm, program, kind, train, memory in rows]
+    workloads = [Workload(name, "us", original_step(build, algorithm, kind, train),
+                          azdsl_step(program, TaskSpec(kind=kind, dim=4, num_tasks=10,
+                                                       num_train=train, num_valid=100),
+                                     memory))
+                 for name, build, algorithm, program, kind, train, memory in rows]
+    projected = azdsl_step("neural_net.az", projected_spec, MEMORY["nn"])
+    original_fitness = run_driver(binaries["driver_nn"], [*projected_arguments[:3], "0.01"])
+    print(f"projected digits F=16 (10 tasks x 250+100, {projected_file}): the network's "
+          f"accuracy, original {original_fitness['fitness']:.4f}, azdsl "
+          f"{fitnesses['projected']:.4f} (same examples; the training order differs: each "
+          "draws its own epoch shuffle)")
+    workloads.append(Workload(
+        "eval 2-layer net 5/9/2, projected digits F=16", "us",
+        lambda: run_driver(binaries["driver_nn"], projected_arguments)["us_per_eval"],
+        projected))
+    return workloads
 
 
 def search_workloads(binaries: dict[str, Path], fec_individuals: int,
@@ -304,6 +379,59 @@ def search_workloads(binaries: dict[str, Path], fec_individuals: int,
     return [Workload(f"{name} ({count // 1000}k ind.)", "/s", original(fec, count),
                      ours(config, fec, count))
             for name, fec, config, count in rows if count > 0]
+
+
+def nonlinear_workload(binaries: dict[str, Path], individuals: int) -> list[Workload]:
+    """The nonlinear repair search (FEC off, seed 100001), `individuals` each."""
+    if individuals <= 0:
+        return []
+    from bench_search import measure, warm
+
+    from azdsl.search.config import load_config
+
+    config = load_config(ROOT / "examples" / "nonlinear_repair.toml")
+    warm(config)
+    arguments = ["nonlinear", str(individuals), "100001"]
+
+    def ours() -> float:
+        seconds, record = measure(config, individuals, False, 100001)
+        return float(record.get("individuals", individuals)) / seconds
+
+    return [Workload(f"nonlinear repair search, FEC off ({individuals // 1000}k ind.)", "/s",
+                     lambda: run_driver(binaries["driver_nn"], arguments)["per_s"], ours)]
+
+
+AZDSL_SEARCH = """
+import sys
+sys.path[:0] = [{root!r}, {bench!r}]
+from bench_search import measure
+from azdsl.search.config import load_config
+seconds, record = measure(load_config({demo!r}), {individuals}, True, {seed})
+print(f"individuals={{record.get('individuals', {individuals})}} cpu_s={{seconds}}")
+"""
+
+
+def peak_rss(binaries: dict[str, Path], individuals: int, seed: int, full_demo: bool
+             ) -> list[str]:
+    """Lines with the peak RSS of each program's demo search, each a fresh child process."""
+    lines = []
+    rows: list[tuple[str, list[str]]] = [
+        (f"original driver, demo search, one experiment, FEC on, {individuals:,} ind.",
+         [str(binaries["driver_demo"]), "search", "1", str(individuals), str(seed)]),
+        ("azdsl, the same (a fresh Python process, Numba cache warm)",
+         [sys.executable, "-c", AZDSL_SEARCH.format(
+             root=str(ROOT), bench=str(ROOT / "benchmarks"),
+             demo=str(ROOT / "examples" / "demo.toml"), individuals=individuals, seed=seed)]),
+    ]
+    if full_demo:
+        azdsl = shutil.which("azdsl", path=str(Path(sys.executable).parent)) or "azdsl"
+        rows.append(("azdsl demo --seed 1 --quiet (to the end: experiments until solved, "
+                     "T_select, T_final)", [azdsl, "demo", "--seed", "1", "--quiet"]))
+    for name, command in rows:
+        returncode, stdout, cpu, rss = run_measured(command)
+        status = "" if returncode == 0 else f" (failed, {returncode}: {stdout[-300:]!r})"
+        lines.append(f"  {name}: peak RSS {rss / 1024:,.0f} MB, {cpu:.1f} CPU s{status}")
+    return lines
 
 
 def run_pairs(workloads: Sequence[Workload], pairs: int) -> list[tuple[Workload, float, float]]:
@@ -338,6 +466,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="demo search with FEC on: individuals per run (0: skip)")
     parser.add_argument("--nofec-individuals", type=int, default=100_000,
                         help="demo search with FEC off: individuals per run (0: skip)")
+    parser.add_argument("--nonlinear-individuals", type=int, default=50_000,
+                        help="nonlinear repair search: individuals per run (0: skip)")
+    parser.add_argument("--rss-individuals", type=int, default=200_000,
+                        help="peak RSS: individuals of the demo search processes (0: skip)")
+    parser.add_argument("--no-full-demo", action="store_true",
+                        help="peak RSS: skip the full `azdsl demo --seed 1` (~1 min)")
     parser.add_argument("--seed", type=int, default=1, help="the demo search's seed")
     parser.add_argument("--check-train-steps", type=int, default=20_000_000,
                         help="train steps of the run_search_experiment check (0: skip)")
@@ -349,13 +483,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     binaries = build(args.original, args.build, args.jobs)
     print(f"built the original in {args.build} in {time.perf_counter() - start:.1f} s "
           f"(g++ {' '.join(FLAGS)})", flush=True)
+    check = ""
     if args.check_train_steps > 0:
-        print(check_run_search_experiment(binaries["run_search_experiment"],
-                                          args.check_train_steps), flush=True)
+        check = check_run_search_experiment(binaries["run_search_experiment"],
+                                            args.check_train_steps)
+        print(check, flush=True)
 
-    workloads = evaluation_workloads(binaries, args.seconds)
+    workloads = evaluation_workloads(binaries, args.seconds, args.build)
     workloads += search_workloads(binaries, args.fec_individuals, args.nofec_individuals,
                                   args.seed)
+    workloads += nonlinear_workload(binaries, args.nonlinear_individuals)
     print(f"measuring {len(workloads)} workloads, {args.pairs} interleaved pairs each "
           f"({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})", flush=True)
     results = run_pairs(workloads, args.pairs)
@@ -369,6 +506,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         cells = [f"{v:,.1f} us" if workload.unit == "us" else f"{v:,.0f} /s"
                  for v in (original, ours)]
         print(f"| {workload.name:<50} | {cells[0]:>12} | {cells[1]:>12} | {ratio:>5.2f}x |")
+    if args.rss_individuals > 0 or check:
+        print("\npeak resident set size (ru_maxrss of each child process):", flush=True)
+    if check:
+        print(f"  original {check}")
+    if args.rss_individuals > 0:
+        for line in peak_rss(binaries, args.rss_individuals, args.seed, not args.no_full_demo):
+            print(line, flush=True)
     print(f"total {time.perf_counter() - start:.0f} s wall")
     return 0
 
