@@ -47,8 +47,11 @@ MEMORY_LIMIT_ENV = "AZDSL_MEMORY_LIMIT"
 
 FLOAT = 8
 TASK_COPIES = 3  # as built, packed for the VM, packed again for the compiled search loop
-INSTRUCTION_BYTES = 256  # one instruction slot of a population member: objects and arrays
-FEC_ENTRY_BYTES = 300  # one FEC cache entry: the Python LRU and the compiled loop's table
+# Both on the safe side: the compiled loop's arrays take 56 bytes per instruction slot and ~80
+# per FEC entry; the rest covers the programs decoded for reports and checkpoints, and the
+# lineage table (64 bytes per row, about 4 rows per member).
+INSTRUCTION_BYTES = 256  # one instruction slot of a population member
+FEC_ENTRY_BYTES = 300  # one FEC cache entry
 MEMO_ENTRY_BYTES = 256  # one structural memo entry, plus MEMO_TASK_BYTES per search task
 MEMO_TASK_BYTES = 96
 # The most images of one class a projected task takes (a pair of classes: twice that).

@@ -203,7 +203,7 @@ def test_the_best_programs_ancestry_replays_to_it() -> None:
     search = Search(cfg, 11)
     search.begin(0)
     search.advance(3000)
-    standing = search.summary()
+    standing = search.summary(ancestry=True)
     assert standing.candidate is not None and standing.candidate_ancestry is not None
     steps = standing.candidate_ancestry.steps
     assert steps[0].mutation == "initial" and len(steps) > 5

@@ -353,7 +353,7 @@ def test_the_lineage_of_each_experiment_crosses_islands_and_replays(
         reference: tuple[Result, Capture]) -> None:
     from azdsl.language.parse import parse
     from azdsl.search.evolve import mutation_config
-    from azdsl.search.lineage import Ancestry, replay
+    from azdsl.search.lineage import ID_SHIFT, Ancestry, replay
     from azdsl.search.mutate import MutationConfig
 
     result, _ = reference
@@ -362,7 +362,7 @@ def test_the_lineage_of_each_experiment_crosses_islands_and_replays(
     for record in result.experiments:
         lineage = record["lineage"]
         ancestry = Ancestry.from_json(lineage["steps"], "steps")
-        tags |= {step.id >> 40 for step in ancestry.steps}
+        tags |= {step.id >> ID_SHIFT for step in ancestry.steps}
         chain = replay(parse(lineage["first"]), ancestry, space)
         assert chain[-1] == parse(record["program"])
         assert ancestry.steps[-1].fitness == record["search_fitness"]

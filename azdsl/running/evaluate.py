@@ -300,17 +300,29 @@ def _interp_backend() -> Backend:
 register_backend(_interp_backend())
 
 
+def combine_first(per_task: FloatArray, count: int, median: bool,
+                  scratch: FloatArray) -> float:
+    """The fitness of per_task[:count] combined: the mean (summed in order) or the upper
+    median (index count // 2 after sorting; scratch holds count values). Array code: the
+    search compiles it (running.kernels)."""
+    if median:
+        part = scratch[:count]
+        part[:] = per_task[:count]
+        part.sort()
+        return float(part[count // 2])
+    total = 0.0
+    for k in range(count):
+        total += per_task[k]
+    return float(total / count)
+
+
 def combine_fitness(fitnesses: Sequence[float], how: str = "mean") -> float:
     """Mean (summed in order) or upper median (index n // 2 after sorting) of task fitnesses."""
     if not fitnesses:
         raise ConfigError("no tasks to evaluate on")
-    if how == "mean":
-        total = 0.0
-        for f in fitnesses:
-            total += f
-        return total / len(fitnesses)
-    if how == "median":
-        return sorted(fitnesses)[len(fitnesses) // 2]
+    if how in ("mean", "median"):
+        values = np.array(fitnesses, dtype=np.float64)
+        return combine_first(values, len(values), how == "median", np.empty(len(values)))
     raise ConfigError(f"unknown combination {how!r} (use 'mean' or 'median')")
 
 

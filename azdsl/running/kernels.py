@@ -21,11 +21,13 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from azdsl.language import liveness
-from azdsl.running import rng
+from azdsl.running import evaluate, rng
 
 # liveness.live_rows compiled: the search's pruning calls it, and liveness.live_mask uses it
 # whenever this module is loaded (plain Python costs about 300 us for the 2-layer network).
 live_rows = njit(cache=True)(liveness.live_rows)
+# evaluate.combine_first compiled: the search combines its tasks' fitness with it.
+combine_first = njit(cache=True, error_model="numpy")(evaluate.combine_first)
 
 _GOLDEN = np.uint64(rng.GOLDEN)
 MIX_MUL1 = np.uint64(0xBF58476D1CE4E5B9)

@@ -20,15 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-import numpy as np
-
 from azdsl import state as st
 from azdsl.language.parse import parse
 from azdsl.language.printer import unparse
 from azdsl.language.program import Program
 from azdsl.search.config import Budget, Config
 from azdsl.search.engine import Keys
-from azdsl.search.evolve import ProgramReader, Search
+from azdsl.search.evolve import ProgramReader, Search, seed64
 from azdsl.search.lineage import Ancestry
 
 # A program as canonical text, its fitness on the search tasks, and its ancestry (Step rows).
@@ -43,10 +41,6 @@ def island_budget(budget: Budget, islands: int) -> Budget:
     individuals; a time limit holds for every island (they run at the same time)."""
     return replace(budget, max_train_steps=-(-budget.max_train_steps // islands),
                    max_individuals=-(-budget.max_individuals // islands))
-
-
-def _stream(seed: int, experiment: int, concern: int, island: int) -> np.random.SeedSequence:
-    return np.random.SeedSequence(entropy=seed, spawn_key=(experiment % 2**32, concern, island))
 
 
 @dataclass(frozen=True)
@@ -172,12 +166,10 @@ def island_search(spec: RunSpec) -> Search:
 def island_keys(seed: int, experiment: int, island: int) -> Keys:
     """The streams of island `island` > 0 in an experiment (island 0 draws from the root
     seed's, so that one island is the single-process search)."""
-    def key(concern: int) -> int:
-        low, high = _stream(seed, experiment, concern, island).generate_state(
-            2, np.uint32).tolist()
-        return int(low) | (int(high) << 32)
-
-    return Keys(key(_INIT), key(_TOURNAMENT), key(_MUTATION), key(_EVALUATION), island)
+    init, tournament, mutation, evaluation = (
+        seed64(seed, experiment, concern, island)
+        for concern in (_INIT, _TOURNAMENT, _MUTATION, _EVALUATION))
+    return Keys(init, tournament, mutation, evaluation, tag=island)
 
 
 class Island:
@@ -200,8 +192,9 @@ class Island:
         search.inject([(parse(text, "<immigrant>"), float(fitness),
                         Ancestry.from_json(steps, "<immigrant>"))
                        for text, fitness, steps in immigrants])
-        search.advance(target)
-        standing = search.summary()
+        spent = search.advance(target)
+        # The candidate's lineage is what the driver records once every island is spent.
+        standing = search.summary(ancestry=spent)
 
         def text(program: Program, fitness: float, ancestry: Ancestry | None) -> Migrant:
             return unparse(program), fitness, ancestry.to_json() if ancestry else []

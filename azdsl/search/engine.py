@@ -31,11 +31,14 @@ from azdsl.language.printer import unparse
 from azdsl.language.program import Program
 from azdsl.language.rows import decode, encode
 from azdsl.limits import MAX_INT
+from azdsl.running import vm
+from azdsl.running.codegen import content_stem, dependency_stamp, load_module
+from azdsl.running.evaluate import Settings
 from azdsl.running.tasks import Task
 from azdsl.search import kernel as kern
 from azdsl.search import loop as searchloop
 from azdsl.search.fec import PROBE_SEED, max_hits
-from azdsl.search.lineage import Ancestry, Step
+from azdsl.search.lineage import ID_SHIFT, Ancestry, Step
 from azdsl.search.mutate import (
     RECORD_TYPES,
     MutationConfig,
@@ -48,8 +51,6 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 UIntArray = npt.NDArray[np.uint64]
 
-INJECTED = RECORD_TYPES.index("injected")
-ID_SHIFT = 40  # lineage ids: an island's tag << ID_SHIFT + the individual's number
 _UINT64 = 2**64
 
 
@@ -57,9 +58,6 @@ _UINT64 = 2**64
 def loop_module(dim: int) -> ModuleType:
     """azdsl.search.loop bound to the VM for F = `dim`: a copy per F, VM and version of the
     kernels it inlines, so that Numba compiles and caches it against exactly those."""
-    from azdsl.running import vm
-    from azdsl.running.codegen import content_stem, dependency_stamp, load_module
-
     vm_mod = vm.vm_module(dim)
     source = Path(searchloop.__file__).read_text(encoding="utf-8")
     inlined = dependency_stamp("azdsl.search.kernel", "azdsl.language.liveness",
@@ -82,7 +80,7 @@ class Keys:
 
 
 @dataclass(frozen=True)
-class Settings:
+class LoopSettings:
     """What the loop needs of a config, besides the search space."""
 
     population_size: int
@@ -110,11 +108,8 @@ class Engine:
     """One experiment's search state as arrays; see the module docstring."""
 
     def __init__(self, space: MutationConfig, sizes: tuple[int, int, int], longest: int,
-                 tasks: list[Task], settings: Settings, keys: Keys,
+                 tasks: list[Task], settings: LoopSettings, keys: Keys,
                  initial: Program | None) -> None:
-        from azdsl.running import vm
-        from azdsl.running.evaluate import Settings as EvalSettings
-
         self.space = space
         self.settings = settings
         self.keys = keys
@@ -150,10 +145,10 @@ class Engine:
                                max_hits(settings.forget_every) if settings.fec else 0,
                                settings.fec)
         self.hurdle = _hurdle_arrays(settings.hurdle, settings.population_size)
-        full = vm.PackedTasks.pack(tasks, EvalSettings())
+        full = vm.PackedTasks.pack(tasks, Settings())
         probe = settings.probe
         probe_tasks = vm.PackedTasks.pack(
-            tasks, EvalSettings(num_train=probe[0], num_valid=probe[1], epochs=1))
+            tasks, Settings(num_train=probe[0], num_valid=probe[1], epochs=1))
         num_train = np.array([len(task.y_train) for task in tasks], dtype=np.int64)
         limits = np.array(settings.budget_limits or [0.0] * n, dtype=np.float64)
         self.tasks = (
@@ -222,12 +217,13 @@ class Engine:
         return self.individuals - before, self.train_steps - steps_before, bool(stopped)
 
     def _make_room(self, rows: int = 1) -> None:
-        """Room for `rows` more lineage rows and one more best: drop the rows no member or
-        best reaches, and grow the tables when they stay over half full."""
+        """Room for `rows` more lineage rows and one more best: when the table is full, drop
+        the rows no member or best reaches, and grow it if it stays over half full."""
         ints, keys, fitness, count, bests, b_count = self.lineage
+        grow_rows = False
         if count[0] + rows > ints.shape[0]:
             self._compact()
-        grow_rows = count[0] + rows > ints.shape[0] // 2
+            grow_rows = count[0] + rows > ints.shape[0] // 2  # still crowded: grow
         grow_bests = b_count[0] >= bests.shape[0]
         if grow_rows or grow_bests:
             new = _lineage_arrays(2 * ints.shape[0] + rows if grow_rows else ints.shape[0],

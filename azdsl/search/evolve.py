@@ -32,8 +32,8 @@ from azdsl.limits import SEED_LIMIT
 from azdsl.running.evaluate import evaluate
 from azdsl.running.tasks import Task, make_collection
 from azdsl.search.config import Config, TaskSet
-from azdsl.search.engine import Engine, Keys, Settings, budget_limits
-from azdsl.search.lineage import Ancestry
+from azdsl.search.engine import Engine, Keys, LoopSettings, budget_limits
+from azdsl.search.lineage import ID_SHIFT, Ancestry
 from azdsl.search.mutate import MutationConfig, empty_program
 
 STATE_FORMAT = "azdsl-search-state"
@@ -90,14 +90,17 @@ class Result:
     train_steps: int
 
 
+def _sequence(seed: int, experiment: int, *key: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence(entropy=seed, spawn_key=(experiment % 2**32, *key))
+
+
 def _generator(seed: int, experiment: int, concern: int) -> np.random.Generator:
-    sequence = np.random.SeedSequence(entropy=seed, spawn_key=(experiment % 2**32, concern))
-    return np.random.Generator(np.random.PCG64(sequence))
+    return np.random.Generator(np.random.PCG64(_sequence(seed, experiment, concern)))
 
 
-def _seed64(seed: int, experiment: int, concern: int) -> int:
-    sequence = np.random.SeedSequence(entropy=seed, spawn_key=(experiment % 2**32, concern))
-    low, high = sequence.generate_state(2, np.uint32).tolist()
+def seed64(seed: int, experiment: int, *key: int) -> int:
+    """A 64-bit seed from the root seed's sequence spawned at (experiment, *key)."""
+    low, high = _sequence(seed, experiment, *key).generate_state(2, np.uint32).tolist()
     return int(low) | (int(high) << 32)
 
 
@@ -164,7 +167,8 @@ class Standing:
     best_ever: float  # the best child evaluated (-1.0 before the first), and its program
     best_ever_program: Program | None
     candidate: tuple[Program, float] | None  # what selection scores, and its search fitness
-    candidate_ancestry: Ancestry | None  # the candidate's lineage, and its first program
+    # The candidate's lineage and first program (from summary(ancestry=True) only).
+    candidate_ancestry: Ancestry | None
     candidate_first: Program | None
     fec_hits: int = 0
     fec_misses: int = 0
@@ -332,10 +336,10 @@ class Search:
     def keys(self, experiment: int) -> Keys:
         """The random streams of an experiment's search from the root seed (an island's
         driver gives the other islands theirs)."""
-        return Keys(_seed64(self.seed, experiment, _INIT),
-                    _seed64(self.seed, experiment, _TOURNAMENT),
-                    _seed64(self.seed, experiment, _MUTATION),
-                    _seed64(self.seed, experiment, _EVALUATION))
+        return Keys(seed64(self.seed, experiment, _INIT),
+                    seed64(self.seed, experiment, _TOURNAMENT),
+                    seed64(self.seed, experiment, _MUTATION),
+                    seed64(self.seed, experiment, _EVALUATION))
 
     def engine(self) -> Engine:
         """The engine of the experiment under way (its arrays: for tools and tests that read
@@ -379,31 +383,34 @@ class Search:
         for program, fitness, ancestry in migrants:
             engine.inject(program, fitness, ancestry)
 
-    def summary(self) -> Standing:
-        """Where the experiment under way stands."""
+    def summary(self, ancestry: bool = False) -> Standing:
+        """Where the experiment under way stands; with `ancestry`, also the candidate's
+        lineage and first program (walked back through the lineage table, so only when they
+        are needed: at the end of an experiment)."""
         ex = self._under_way()
         engine = ex.engine
         fitness = engine.fitness()
         mean, std, best = _stats(fitness)
         best_program, best_fitness = engine.best()
         candidate: tuple[Program, float] | None = None
-        ancestry: Ancestry | None = None
+        chain: Ancestry | None = None
         if self.config.method == "random" or not fitness:
             if best_program is not None:
-                candidate, ancestry = (best_program, best_fitness), engine.best_ancestry()
+                candidate = best_program, best_fitness
+                chain = engine.best_ancestry() if ancestry else None
         else:
             slot = max(range(len(fitness)), key=lambda s: (fitness[s], -s))
-            candidate, ancestry = (engine.member(slot), fitness[slot]), engine.ancestry_of(slot)
-        first = engine.root_program(ancestry.steps[0]) if ancestry is not None else None
+            candidate = engine.member(slot), fitness[slot]
+            chain = engine.ancestry_of(slot) if ancestry else None
+        first = engine.root_program(chain.steps[0]) if chain is not None else None
         fec_hits, fec_misses, memo_hits, stopped = engine.counts()
         return Standing(
             experiment=ex.index, individuals=engine.individuals,
             train_steps=engine.train_steps, seconds=ex.seconds, spent=self._spent(ex),
             size=len(fitness), mean=mean, std=std, best=best, best_ever=best_fitness,
-            best_ever_program=best_program, candidate=candidate, candidate_ancestry=ancestry,
-            candidate_first=first, fec_hits=fec_hits if self.config.fec.enabled else 0,
-            fec_misses=fec_misses if self.config.fec.enabled else 0, memo_hits=memo_hits,
-            hurdle_stopped=stopped)
+            best_ever_program=best_program, candidate=candidate, candidate_ancestry=chain,
+            candidate_first=first, fec_hits=fec_hits, fec_misses=fec_misses,
+            memo_hits=memo_hits, hurdle_stopped=stopped)
 
     def finish(self, standing: Standing | None = None) -> None:
         """End an experiment: the one under way, or the one `standing` sums up (an island
@@ -412,12 +419,12 @@ class Search:
         is checkpointed."""
         if standing is None:
             ex = self._under_way()
-            standing, select_tasks = self.summary(), ex.tasks[1]
+            standing, select_tasks = self.summary(ancestry=True), ex.tasks[1]
         else:
             select_tasks = self.tasks(standing.experiment)[1]
         assert standing.candidate is not None
         candidate, search_fitness = standing.candidate
-        select_seed = _seed64(self.seed, standing.experiment, _SELECT)
+        select_seed = seed64(self.seed, standing.experiment, _SELECT)
         simplified = simplify(candidate)
         select = evaluate(simplified, select_tasks, seed=select_seed, backend=self.backend,
                           max_abs_error=self.config.max_abs_error).fitness
@@ -466,7 +473,7 @@ class Search:
         if self.baseline is not None and config.train_budget is not None:
             limits = budget_limits(self.baseline, config.train_budget.threshold_factor,
                                    [len(t.y_train) for t in tasks[0]])
-        settings = Settings(
+        settings = LoopSettings(
             population_size=config.population_size, tournament_size=config.tournament_size,
             random_search=config.method == "random", combine=config.combine,
             max_abs_error=config.max_abs_error, fec=fec.enabled, fec_cache_size=fec.cache_size,
@@ -553,7 +560,7 @@ class Search:
     def _final(self) -> None:
         assert self.chosen is not None
         tasks = make_tasks(self.config.final_tasks, None)
-        seed = _seed64(self.seed, _FINAL_EXPERIMENT, _SELECT)
+        seed = seed64(self.seed, _FINAL_EXPERIMENT, _SELECT)
         simplified = simplify(self.chosen)
         evaluation = evaluate(simplified, tasks, seed=seed, backend=self.backend,
                               max_abs_error=self.config.max_abs_error)
@@ -700,8 +707,8 @@ class Search:
         key = cur.key("keys")
         values = [st.integer(v, f"{key}[{i}]", 0, st.UINT64_MAX)
                   for i, v in enumerate(cur.items("keys", length=5))]
-        if values[4] >= 2**23:
-            raise st.StateError(f"{key}[4]: an island tag below 2**23")
+        if values[4] >= 2 ** (63 - ID_SHIFT):  # tag << ID_SHIFT stays an int64
+            raise st.StateError(f"{key}[4]: an island tag below 2**{63 - ID_SHIFT}")
         ex = self._new_experiment(index, Keys(*values))
         ex.engine.restore(cur.data, cur.path, program)
         ex.seconds = cur.number("seconds", 0.0)

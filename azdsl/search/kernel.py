@@ -37,10 +37,16 @@ Arr = npt.NDArray[Any]
 _NAN_BITS = np.uint64(0x7FF8000000000000)
 _ONE = np.uint64(1)
 
-# Mutation type codes (the order of mutate.MUTATION_TYPES), then what else makes an individual:
-# no mutation (mutate_prob said no), an initial program, a random program (random search).
+# What makes an individual, by code: the eight mutation types, then mutate_prob drew no
+# mutation, an initial program, a random program (random search), a program put into a
+# population from outside without a lineage.
+RECORD_TYPES: tuple[str, ...] = (
+    "alter_param", "randomize_instruction", "randomize_component", "insert_instruction",
+    "remove_instruction", "trade_instruction", "randomize_algorithm", "identity",
+    "none", "initial", "random", "injected",
+)
 ALTER_PARAM, RANDOMIZE_INSTRUCTION, RANDOMIZE_COMPONENT, INSERT, REMOVE, TRADE, \
-    RANDOMIZE_ALGORITHM, IDENTITY, NONE, INITIAL, RANDOM = range(11)
+    RANDOMIZE_ALGORITHM, IDENTITY, NONE, INITIAL, RANDOM, INJECTED = range(len(RECORD_TYPES))
 # Literal init / mutation codes (mutate.op_tables maps ops.LitInit / LitMutation to these).
 INIT_OPEN_PM1, INIT_PM1, INIT_UNIT, INIT_INDEX = range(4)
 MUT_LOG_OR_FLIP, MUT_LOG, MUT_REDRAW_INDEX = range(3)

@@ -9,7 +9,7 @@ descends from them. An `Ancestry` is the chain from a first program to an indivi
 mutation is a pure function of the parent and the stream key (azdsl.search.mutate.mutate_with_key),
 `replay` rebuilds every program of the chain from the first one.
 
-Ids are `tag << 40 | number`: the number of the individual in its experiment, and its
+Ids are `tag << ID_SHIFT | number`: the number of the individual in its experiment, and its
 island's tag (0 in a run without islands), so they stay unique across migration.
 """
 
@@ -20,8 +20,9 @@ from typing import Any
 
 from azdsl import state as st
 from azdsl.language.program import Program
-from azdsl.search.mutate import RECORD_TYPES, MutationConfig, mutate_with_key
+from azdsl.search.mutate import MUTATION_TYPES, RECORD_TYPES, MutationConfig, mutate_with_key
 
+ID_SHIFT = 40  # the bits of an individual's number in a lineage id (an island's tag above)
 LINEAGE_FORMAT = "azdsl-lineage"
 LINEAGE_VERSION = 1
 _FIELDS = ("id", "parent", "mutation", "component", "position", "individual", "key",
@@ -97,7 +98,7 @@ def replay(first: Program, ancestry: Ancestry, space: MutationConfig) -> list[Pr
     migrant that came without its lineage) cannot be replayed: ValueError."""
     programs = [first]
     for step in ancestry.steps[1:]:
-        if step.mutation not in RECORD_TYPES[:9]:  # the mutation types, and "none"
+        if step.mutation not in (*MUTATION_TYPES, "none"):
             raise ValueError(f"step {step.id} is {step.mutation!r}: no mutation to replay")
         child, record = mutate_with_key(programs[-1], step.key, space)
         if record.type != step.mutation:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from azdsl.running.kernels import stream
+from azdsl.running.kernels import combine_first, stream
 from azdsl.search.fec import probe_hashes_into
 from azdsl.search.kernel import (
     INITIAL,
@@ -45,20 +45,6 @@ C_INDIVIDUALS, C_STEPS, C_MEMO_HITS, C_MEMO_MISSES, C_EVALUATIONS, C_STOP = rang
 # why a chunk stopped: its limit, the train steps, the individuals, no room in the lineage
 STOP_LIMIT, STOP_STEPS, STOP_INDIVIDUALS, STOP_ROOM = range(4)
 INIT_RANDOM, INIT_PROGRAM = range(2)  # initial programs: drawn at random, or one given
-
-
-@njit(cache=True, error_model="numpy")
-def combined(per_task: Any, count: int, median: bool, scratch: Any) -> float:
-    """evaluate.combine_fitness of the first `count` tasks."""
-    if median:
-        part = scratch[:count]
-        part[:] = per_task[:count]
-        part.sort()
-        return float(part[count // 2])
-    total = 0.0
-    for k in range(count):
-        total += per_task[k]
-    return total / count
 
 
 @njit(cache=True, error_model="numpy")
@@ -205,10 +191,10 @@ def score(cr: Any, cl: Any, cn: Any, seed: Any, g: Any, t: Any, mem_tables: Any,
                 k = missing[j]
                 fec_insert(m_probe[slot, k], per_task[k], 0, f_keys, f_fit, f_served, f_prev,
                            f_next, f_bnext, f_buckets, f_ints)
-        if hi == n_tasks or not hurdle_passes(combined(per_task, hi, median, real_sorted),
+        if hi == n_tasks or not hurdle_passes(combine_first(per_task, hi, median, real_sorted),
                                               h_percentile, h_warmup, h_order, h_sorted,
                                               h_ints):
-            return combined(per_task, n_tasks, median, real_sorted)
+            return combine_first(per_task, n_tasks, median, real_sorted)
         lo = hi
         hi = n_tasks
 

@@ -32,21 +32,9 @@ from azdsl.language.program import (
 from azdsl.language.rows import KINDS, decode, encoded
 from azdsl.search import kernel as kern
 
-MUTATION_TYPES: tuple[str, ...] = (
-    "alter_param",
-    "randomize_instruction",
-    "randomize_component",
-    "insert_instruction",
-    "remove_instruction",
-    "trade_instruction",
-    "randomize_algorithm",
-    "identity",
-)
-# What else makes an individual (kernel.py's codes after the mutation types): mutate_prob
-# drew no mutation, an initial program, a random program (random search), a program put into
-# a population from outside without a lineage.
-ORIGINS: tuple[str, ...] = ("none", "initial", "random", "injected")
-RECORD_TYPES = MUTATION_TYPES + ORIGINS
+RECORD_TYPES = kern.RECORD_TYPES  # what makes an individual (kernel.py's codes)
+MUTATION_TYPES = RECORD_TYPES[: kern.NONE]
+ORIGINS = RECORD_TYPES[kern.NONE:]  # no mutation drawn, initial, random, injected
 
 _OP_CODE_BY_NAME = {op.name: op.code for op in OPS}
 
