@@ -229,6 +229,28 @@ def test_fitness_and_errors_match_interp(program: Program, seed: int) -> None:
     assert outcome_fingerprint(program, "vm", seed) == expected
 
 
+def lockstep_tasks() -> list[Task]:
+    """Four regression tasks with the same limits (one lockstep group; their data differ,
+    so random programs stop on some and not others) and the classification task."""
+    group = [linear_task(F, 10, 6, 20 + k, 30 + k, index=k, epochs=2) for k in range(4)]
+    return [*group, small_tasks()[1]]
+
+
+@_HYPOTHESIS
+@given(programs(max_size=6), st.integers(0, 2**32))
+def test_tasks_in_lockstep_match_tasks_alone(program: Program, seed: int) -> None:
+    tasks = lockstep_tasks()
+
+    def fingerprint(backend: str, chosen: list[Task]) -> list[object]:
+        result = evaluate(program, chosen, backend=backend, seed=seed, record=20, memory=SIZES)
+        return [(struct.pack("<d", o.fitness).hex(), o.train_steps, o.train_recorded,
+                 o.valid_recorded, bit_patterns(o.errors).tolist()) for o in result.outcomes]
+
+    alone = [fingerprint("interp", [task])[0] for task in tasks]
+    assert fingerprint("vm", tasks) == alone
+    assert fingerprint("interp", tasks) == alone
+
+
 @pytest.mark.parametrize("program", [SGD, every_op_program(3)], ids=["sgd", "every-op"])
 def test_jit_fitness_matches_interp(program: Program) -> None:
     expected = outcome_fingerprint(program, "interp", 11)

@@ -9,17 +9,19 @@ import pytest
 
 from azdsl.errors import CheckError, ConfigError
 from azdsl.language.program import Cell, Instr, Program
+from azdsl.running import interp
 from azdsl.running import tasks as tasks_mod
 from azdsl.running.evaluate import (
+    PackedTasks,
     Settings,
     combine_fitness,
     evaluate,
     get_backend,
     memory_sizes,
-    run_task,
+    run_lockstep,
     sigmoid,
 )
-from azdsl.running.interp import Machine, runner
+from azdsl.running.interp import Machine
 from azdsl.running.tasks import Task, TaskSpec, linear_task, make_tasks
 
 
@@ -82,10 +84,12 @@ def test_classification_learn_sees_the_sigmoid_in_s1() -> None:
     y = np.array([1.0, 0.0, 1.0, 1.0])
     task = Task("t", "classification", 2, x, y, x, y)
     machine = Machine.fresh(program, memory_sizes(program, None), 2, stream=0)
-    fitness = run_task(runner, machine, task.x_train, task.y_train, task.x_valid, task.y_valid,
-                       task.perm, 4, 4, 1, True, 100.0, np.zeros(0), np.zeros(3, np.int64))
+    fitness = np.zeros(1)
+    run_lockstep(interp.lockstep_runner, interp.access, [machine],
+                 *PackedTasks.pack([task], Settings()).arrays(), 100.0, np.zeros((1, 0)),
+                 np.zeros((1, 3), np.int64), fitness)
     assert machine.memory.s[4] == sigmoid(0.3)
-    assert fitness == 0.75  # logit 0.3 > 0 predicts class 1 everywhere
+    assert fitness[0] == 0.75  # logit 0.3 > 0 predicts class 1 everywhere
 
 
 def test_settings_limit_examples_and_record_errors() -> None:
@@ -127,7 +131,7 @@ def test_unknown_backend_and_empty_task_list_are_config_errors() -> None:
         evaluate(linear_sgd(0.1), [])
 
 
-def test_interp_sessions_run_like_run_task() -> None:
+def test_interp_sessions_run_one_step_at_a_time() -> None:
     backend = get_backend("interp")
     assert backend.open_session is not None
     run, ctx = backend.open_session(linear_sgd(0.1), 4, Settings(), 0)
@@ -135,48 +139,58 @@ def test_interp_sessions_run_like_run_task() -> None:
     assert ctx.memory.s[2] == 0.1
 
 
-def test_run_task_compiles_with_numba_and_agrees_bit_for_bit() -> None:
+def test_run_lockstep_compiles_with_numba_and_agrees_bit_for_bit() -> None:
     numba = pytest.importorskip("numba")
 
-    def linear_runner(ctx, component, execution, x, y):  # type: ignore[no-untyped-def]
+    def linear_runner(ctx, component, executions, tasks, n):  # type: ignore[no-untyped-def]
         s, v = ctx
-        if component == 3:
-            s[1] = y
-            return y
-        if component == 0:
-            s[2] = 0.1
-            return s[1]
-        v[0, :] = x
-        s[0] = y
-        if component == 1:
-            acc = 0.0
-            for k in range(x.shape[0]):
-                acc += v[1, k] * v[0, k]
-            s[1] = acc
-        else:
-            s[3] = s[2] * (s[0] - s[1])
-            for k in range(x.shape[0]):
-                v[1, k] = v[1, k] + s[3] * v[0, k]
-        return s[1]
+        for q in range(n):
+            t = tasks[q]
+            if component == 0:
+                s[t, 2] = 0.1
+            elif component == 1:
+                acc = 0.0
+                for k in range(v.shape[2]):
+                    acc += v[t, 1, k] * v[t, 0, k]
+                s[t, 1] = acc
+            else:
+                s[t, 3] = s[t, 2] * (s[t, 0] - s[t, 1])
+                for k in range(v.shape[2]):
+                    v[t, 1, k] = v[t, 1, k] + s[t, 3] * v[t, 0, k]
 
-    jitted = numba.njit(cache=False, error_model="numpy")(run_task)
+    def linear_access(ctx, action, t, xs, row, y):  # type: ignore[no-untyped-def]
+        s, v = ctx
+        if action == 4:
+            return s[t, 1]
+        if action == 3:
+            s[t, 1] = y
+            return y
+        v[t, 0, :] = xs[t, row]
+        s[t, 0] = y
+        return 0.0
+
+    jitted = numba.njit(cache=False, error_model="numpy")(run_lockstep)
     jitted_runner = numba.njit(error_model="numpy")(linear_runner)
-    task = LINEAR_TASKS[0]
+    jitted_access = numba.njit(error_model="numpy")(linear_access)
+    chosen = [LINEAR_TASKS[0], LINEAR_TASKS[1]]
     for classification in (False, True):
+        group = [Task(t.name, "classification" if classification else "regression", 4,
+                      t.x_train, t.y_train, t.x_valid, t.y_valid, 2, t.perm) for t in chosen]
+        packed = PackedTasks.pack(group, Settings())
         results = []
-        for run, run_runner in ((jitted, jitted_runner), (run_task, linear_runner)):
-            errors = np.zeros(250)
-            counts = np.zeros(3, dtype=np.int64)
-            ctx = (np.zeros(4), np.zeros((3, 4)))
-            fitness = run(run_runner, ctx, task.x_train, task.y_train, task.x_valid,
-                          task.y_valid, task.perm, 100, 100, 2, classification, 100.0, errors,
-                          counts)
-            results.append((fitness, errors.tobytes(), counts.tolist(), ctx[1].tobytes()))
+        for run, functions in ((jitted, (jitted_runner, jitted_access)),
+                               (run_lockstep, (linear_runner, linear_access))):
+            errors = np.zeros((2, 250))
+            counts = np.zeros((2, 3), dtype=np.int64)
+            fitness = np.zeros(2)
+            ctx = (np.zeros((2, 4)), np.zeros((2, 3, 4)))
+            run(*functions, ctx, *packed.arrays(), 100.0, errors, counts, fitness)
+            results.append((fitness.tobytes(), errors.tobytes(), counts.tolist(),
+                            ctx[1].tobytes()))
         assert results[0] == results[1]
-    # And the interpreter computes the same thing as this hand-written runner.
-    assert results[0][0] == evaluate(linear_sgd(0.1), Task(
-        task.name, "classification", 4, task.x_train, task.y_train, task.x_valid, task.y_valid,
-        2, task.perm)).fitness
+        # And the interpreter computes the same thing as this hand-written backend.
+        assert np.frombuffer(results[0][0]).tolist() == list(
+            evaluate(linear_sgd(0.1), group).task_fitness)
 
 
 def test_sigmoid_matches_its_formula() -> None:

@@ -1,4 +1,4 @@
-"""evaluate.run_task, the train/validate/fitness protocol, driven by a scripted runner."""
+"""evaluate.run_lockstep, the train/validate/fitness protocol, driven by a scripted backend."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from azdsl.running.evaluate import (
     COMPONENT_PREDICT,
     COMPONENT_SETUP,
     EXP_MAX,
+    READ_PREDICTION,
     STORE_PREDICTION,
-    run_task,
+    run_lockstep,
     sigmoid,
 )
 
@@ -25,15 +26,40 @@ SETUP, PREDICT, LEARN, STORE = COMPONENT_SETUP, COMPONENT_PREDICT, COMPONENT_LEA
 
 @dataclass
 class Script:
-    """A fake backend: Predict returns predict(execution, x); every call is logged."""
+    """A fake task: Predict sets s1 = predict(execution, x); every step is logged as
+    (component, execution, features fed, label fed), the store of a prediction as
+    (STORE, 0, features fed, value)."""
 
     predict: Callable[[int, Any], float]
     calls: list[tuple[int, int, tuple[float, ...], float]] = field(default_factory=list)
+    fed: tuple[tuple[float, ...], float] = ((0.0,), 0.0)
+    s1: float = 0.0
 
 
-def scripted(ctx: Script, component: int, execution: int, x: Any, y: float) -> float:
-    ctx.calls.append((component, execution, tuple(float(v) for v in x), float(y)))
-    return ctx.predict(execution, x) if component == PREDICT else 0.0
+def scripted_runner(ctx: list[Script], component: int, executions: Any, tasks: Any,
+                    n: int) -> None:
+    for q in range(n):
+        script = ctx[tasks[q]]
+        execution = int(executions[tasks[q]])
+        if component == SETUP:
+            script.calls.append((SETUP, execution, (0.0,), 0.0))
+            continue
+        script.calls.append((component, execution, *script.fed))
+        if component == PREDICT:
+            script.s1 = script.predict(execution, script.fed[0])
+
+
+def scripted_access(ctx: list[Script], action: int, t: int, xs: Any, row: int,
+                    y: float) -> float:
+    script = ctx[t]
+    if action == READ_PREDICTION:
+        return script.s1
+    if action == STORE:
+        script.calls.append((STORE, 0, script.fed[0], float(y)))
+        script.s1 = y
+        return y
+    script.fed = (tuple(float(v) for v in xs[t, row]), float(y))
+    return 0.0
 
 
 X_TRAIN = np.array([[1.0], [2.0], [3.0]])
@@ -43,15 +69,31 @@ Y_VALID = np.array([40.0, 50.0])
 PERM = np.array([2, 0, 1], dtype=np.int64)
 
 
+def run_many(scripts: list[Script], limits: list[tuple[int, int, int, bool]],
+             y_train: Any = Y_TRAIN, y_valid: Any = Y_VALID, record: int = 0,
+             max_abs_error: float = 100.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """run_lockstep on one task per script, each with (n_train, n_valid, epochs,
+    classification), all on the same examples."""
+    n = len(scripts)
+    errors = np.zeros((n, record))
+    counts = np.zeros((n, 3), dtype=np.int64)
+    fitness = np.zeros(n)
+    column = list(zip(*limits, strict=True))
+    run_lockstep(scripted_runner, scripted_access, scripts, np.stack([X_TRAIN] * n),
+                 np.stack([np.asarray(y_train, dtype=np.float64)] * n),
+                 np.stack([X_VALID] * n), np.stack([np.asarray(y_valid, dtype=np.float64)] * n),
+                 np.stack([PERM] * n), np.array(column[0], dtype=np.int64),
+                 np.array(column[1], dtype=np.int64), np.array(column[2], dtype=np.int64),
+                 np.array(column[3], dtype=np.bool_), max_abs_error, errors, counts, fitness)
+    return fitness, errors, counts
+
+
 def run(script: Script, *, n_train: int = 3, n_valid: int = 2, epochs: int = 1,
         classification: bool = False, y_train: Any = Y_TRAIN, y_valid: Any = Y_VALID,
         record: int = 0, max_abs_error: float = 100.0) -> tuple[float, np.ndarray, np.ndarray]:
-    errors = np.zeros(record)
-    counts = np.zeros(3, dtype=np.int64)
-    fitness = run_task(scripted, script, X_TRAIN, np.asarray(y_train, dtype=np.float64),
-                       X_VALID, np.asarray(y_valid, dtype=np.float64), PERM, n_train, n_valid,
-                       epochs, classification, max_abs_error, errors, counts)
-    return fitness, errors, counts
+    fitness, errors, counts = run_many([script], [(n_train, n_valid, epochs, classification)],
+                                       y_train, y_valid, record, max_abs_error)
+    return float(fitness[0]), errors[0], counts[0]
 
 
 def rmse_fitness(errors: list[float]) -> float:
@@ -162,7 +204,7 @@ def test_sigmoid_is_exact_at_the_overflow_edge() -> None:
     assert math.isnan(sigmoid(math.nan))
     with pytest.raises(OverflowError):
         math.exp(math.nextafter(EXP_MAX, math.inf))  # why the branch exists
-    # run_task's inlined copy agrees with `sigmoid`.
+    # run_lockstep's inlined copy agrees with `sigmoid`.
     for z in (-800.0, -EXP_MAX, -3.0, 0.0, 0.7, 40.0):
         script = Script(lambda execution, x, z=z: z)
         run(script, n_train=1, n_valid=0, classification=True, y_train=[0.0, 0.0, 0.0])
@@ -204,3 +246,26 @@ def test_no_training_examples_means_fitness_zero_and_nothing_runs() -> None:
 
 def test_no_validation_examples_gives_fitness_zero() -> None:
     assert run(Script(lambda execution, x: 10.0 * x[0]), n_valid=0)[0] == 0.0
+
+
+def test_tasks_in_lockstep_compute_what_each_computes_alone() -> None:
+    """Tasks sharing their limits run together, others in their own group; some stop in
+    training, some in validation: each task's steps, errors, counts and fitness are those of
+    the task run alone."""
+    predictors: list[Callable[[int, Any], float]] = [
+        lambda execution, x: 10.0 * x[0],  # perfect
+        lambda execution, x: math.nan if execution == 1 else 10.0 * x[0],  # stops training
+        lambda execution, x: 10.0 * x[0] + (500.0 if execution == 3 else 0.0),  # validation
+        lambda execution, x: 10.0 * x[0] + 0.5 * execution,  # drifts
+    ]
+    limits = [(3, 2, 2, False), (3, 2, 2, False), (2, 2, 3, False), (3, 2, 2, False),
+              (3, 2, 2, True), (3, 1, 2, False)]
+    chosen = [predictors[i % len(predictors)] for i in range(len(limits))]
+    together = [Script(p) for p in chosen]
+    fitness, errors, counts = run_many(together, limits, record=7)
+    for k, (predict, limit) in enumerate(zip(chosen, limits, strict=True)):
+        alone = Script(predict)
+        f, e, c = run_many([alone], [limit], record=7)
+        assert alone.calls == together[k].calls
+        assert (f[0], e[0].tobytes(), c[0].tolist()) == (fitness[k], errors[k].tobytes(),
+                                                          counts[k].tolist())

@@ -30,12 +30,16 @@ from azdsl.language.printer import format_instr
 from azdsl.language.program import Instr, Program
 from azdsl.running import rng
 from azdsl.running.evaluate import (
+    READ_PREDICTION,
+    STORE_PREDICTION,
     Backend,
+    PackedTasks,
     Settings,
     TaskOutcome,
+    by_dim,
     memory_sizes,
+    outcomes_of,
     register_backend,
-    run_tasks,
 )
 from azdsl.running.tasks import Task
 from azdsl.running.template import expand
@@ -232,7 +236,7 @@ def generate(program: Program, dim: int, *, jit: bool = True) -> str:
             "import numpy as np",
             "from numba import njit",
             "",
-            "from azdsl.running.evaluate import run_task as protocol",
+            "from azdsl.running.evaluate import run_lockstep as protocol",
             "from azdsl.running.kernels import (",
             *(f"    {name}," for name in sorted(_DRAWS + _HELPERS)),
             ")",
@@ -242,7 +246,7 @@ def generate(program: Program, dim: int, *, jit: bool = True) -> str:
             "from azdsl.running import kernels",
             "# numpy, with the ops' libm functions",
             "from azdsl.running.codegen import PLAIN_NUMPY as np",
-            "from azdsl.running.evaluate import run_task as protocol",
+            "from azdsl.running.evaluate import run_lockstep as protocol",
             f"from azdsl.running.rng import {', '.join(_DRAWS)}",
             "",
             *(f"{name} = kernels.{name}.py_func" for name in sorted(_HELPERS)),
@@ -259,7 +263,7 @@ def generate(program: Program, dim: int, *, jit: bool = True) -> str:
         "",
         *([f'@njit({_JIT_OPTIONS}, inline="always")'] if jit else []),
         "def runner(ctx, component, execution, x, y):",
-        '    """evaluate.run_task\'s runner; ctx is (s, v, m, tv, tm, stream)."""',
+        '    """One step of one task (see interp.runner); ctx is (s, v, m, tv, tm, stream)."""',
         "    # Inlined into the protocol, where `component` and `execution` are often constants:",
         "    # np.int64 keeps the component functions from compiling once per constant.",
         "    s, v, m, tv, tm, stream = ctx",
@@ -284,25 +288,57 @@ def generate(program: Program, dim: int, *, jit: bool = True) -> str:
 
 
 def protocol_lines(jit: bool) -> list[str]:
-    """`evaluate_task`: evaluate.run_task bound to this module's `runner`.
+    """`lockstep_runner`, `access` and `evaluate_tasks` (evaluate.run_lockstep bound to
+    them), for a context (S, V, M, tv, tm, streams) whose memories have a leading task axis.
 
     Numba lowers a dispatcher passed as a value to its address, which makes a function
     uncacheable; inlined at the IR level, the protocol calls this module's runner directly
-    and `evaluate_task` caches across processes."""
+    and `evaluate_tasks` caches across processes."""
     head = "ctx, x_train, y_train, x_valid, y_valid, perm, n_train, n_valid, epochs,"
-    tail = "classification, max_abs_error, errors, counts"
+    tail = "classification, max_abs_error, errors, counts, fitness"
+    inline = [f'@njit({_JIT_OPTIONS}, inline="always")'] if jit else []
     return [
         "",
-        'run_task = njit(inline="always")(protocol)' if jit
-        else "run_task = protocol",
+        *inline,
+        "def lockstep_runner(ctx, component, executions, tasks, n):",
+        '    """evaluate.run_lockstep\'s runner: a component for each task given."""',
+        "    S, V, M, tv, tm, streams = ctx",
+        "    for q in range(n):",
+        "        t = tasks[q]",
+        "        s, v, m, stream, count = S[t], V[t], M[t], streams[t], np.int64(executions[t])",
+        "        if component == 0:",
+        f"            setup({CALL_ARGS})",
+        "        elif component == 1:",
+        f"            predict({CALL_ARGS})",
+        "        else:",
+        f"            learn({CALL_ARGS})",
+        "",
+        "",
+        *inline,
+        "def access(ctx, action, t, xs, row, y):",
+        '    """evaluate.run_lockstep\'s access to task t\'s memory."""',
+        "    S, V = ctx[0], ctx[1]",
+        f"    if action == {READ_PREDICTION}:",
+        "        return S[t, 1]",
+        f"    if action == {STORE_PREDICTION}:",
+        "        S[t, 1] = y",
+        "        return y",
+        "    for k in range(F):",
+        "        V[t, 0, k] = xs[t, row, k]",
+        "    S[t, 0] = y",
+        "    return 0.0",
+        "",
+        "",
+        'run_lockstep = njit(inline="always")(protocol)' if jit
+        else "run_lockstep = protocol",
         "",
         "",
         *([f"@njit({_JIT_OPTIONS})"] if jit else []),
-        f"def evaluate_task({head}",
-        f"                  {tail}):",
-        '    """evaluate.run_task with this module\'s runner."""',
-        f"    return run_task(runner, {head}",
-        f"                    {tail})",
+        f"def evaluate_tasks({head}",
+        f"                   {tail}):",
+        '    """evaluate.run_lockstep with this module\'s runner."""',
+        f"    run_lockstep(lockstep_runner, access, {head}",
+        f"                 {tail})",
         "",
     ]
 
@@ -352,30 +388,35 @@ def make_context(program: Program, dim: int, settings: Settings, task_index: int
             np.zeros((dim, dim)), np.uint64(stream_id) if jit else stream_id)
 
 
-def _bound_protocol(module: ModuleType) -> Callable[..., float]:
-    """evaluate.run_tasks' `run` for a generated module (its runner is already bound)."""
-    def run(runner: Any, ctx: Any, *rest: Any) -> float:
-        return float(module.evaluate_task(ctx, *rest))
-
-    return run
+def lockstep_context(program: Program, packed: PackedTasks, settings: Settings,
+                     *, jit: bool = True) -> tuple[Any, ...]:
+    """Fresh memories of every packed task: the lockstep runner's ctx
+    (S, V, M, tv, tm, streams), S[t] task t's scalars and so on."""
+    ns, nv, nm = memory_sizes(program, settings.memory)
+    n, dim = len(packed), packed.dim
+    streams = [rng.stream(settings.seed, int(index)) for index in packed.task_index]
+    return (np.zeros((n, ns)), np.zeros((n, nv, dim)), np.zeros((n, nm, dim, dim)),
+            np.zeros(dim), np.zeros((dim, dim)),
+            np.array(streams, dtype=np.uint64) if jit else streams)
 
 
 def _backend(name: str, jit: bool) -> Backend:
     def evaluate_tasks(program: Program, tasks: Sequence[Task],
                        settings: Settings) -> list[TaskOutcome]:
-        outcomes = []
-        modules: dict[int, ModuleType] = {}
-        with np.errstate(all="ignore"):
-            for task in tasks:
-                if task.dim not in modules:
-                    modules[task.dim] = compile_program(program, task.dim, jit=jit)
-                module = modules[task.dim]
-                run = _bound_protocol(module)
-                outcomes += run_tasks(
-                    run, module.runner,
-                    lambda p, t, s: make_context(p, t.dim, s, t.index, jit=jit),
-                    program, [task], settings)
-        return outcomes
+        def evaluate_group(group: list[Task]) -> list[TaskOutcome]:
+            packed = PackedTasks.pack(group, settings)
+            module = compile_program(program, packed.dim, jit=jit)
+            n = len(packed)
+            fitness = np.zeros(n)
+            errors = np.zeros((n, settings.record))
+            counts = np.zeros((n, 3), dtype=np.int64)
+            with np.errstate(all="ignore"):
+                module.evaluate_tasks(lockstep_context(program, packed, settings, jit=jit),
+                                      *packed.arrays(), settings.max_abs_error, errors,
+                                      counts, fitness)
+            return outcomes_of(fitness, errors, counts)
+
+        return by_dim(tasks, evaluate_group)
 
     def open_session(program: Program, dim: int, settings: Settings,
                      task_index: int) -> tuple[Callable[..., float], Any]:

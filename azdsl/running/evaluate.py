@@ -1,19 +1,24 @@
 """The train/validate/fitness protocol (docs/semantics.md), written once for every backend.
 
-`run_task` is plain Python in the subset Numba compiles (numpy arrays, ints, floats, loops; no
-objects, no exceptions, no calls to other module functions). The interpreter calls it as it
-is with a Python runner; a compiled backend does `numba.njit(cache=True)(run_task)` and passes
-an njit runner and its own context.
+`run_lockstep` is plain Python in the subset Numba compiles (numpy arrays, ints, floats,
+loops; no objects, no exceptions, no calls to other module functions). The interpreter calls
+it as it is with a Python runner; a compiled backend does `numba.njit(cache=True)(run_lockstep)`
+and passes an njit runner and its own context.
 
-The runner protocol: `runner(ctx, component, execution, x, y) -> float`
-    ctx        whatever the backend needs; it holds the memory (the protocol never touches it)
-    component  0 Setup: run Setup (x, y are ignored; x is a zero row)
-               1 Predict: v0 <- x, s0 <- y (always 0.0 here), run Predict
-               2 Learn: v0 <- x, s0 <- y, run Learn
-               3 store the prediction: s1 <- y, run nothing (the sigmoid of classification)
-    execution  how many times this component already ran in this task evaluation (the key of
-               its random draws); 0 for Setup and for code 3
-    returns    s1 after the call
+It runs tasks with the same limits in lockstep: each runner call advances a group of tasks,
+each with its own memory, by the same step. A backend supplies two functions:
+
+`runner(ctx, component, executions, tasks, n) -> None` runs one component (0 Setup,
+    1 Predict, 2 Learn) for each of tasks[0..n-1] (in any order); executions[t] is how many
+    times that component already ran in task t's evaluation (the key of its random draws;
+    0 for Setup). ctx is whatever the backend needs and holds every task's memory (the
+    protocol never touches it).
+`access(ctx, action, t, xs, row, y) -> float` reads or writes task t's memory:
+    FEED_PREDICT   v0 <- xs[t, row], s0 <- 0.0 (what Predict sees); returns 0.0
+    FEED_LEARN     v0 <- xs[t, row], s0 <- y (what Learn sees); returns 0.0. A backend may
+                   skip v0 where Predict cannot have written it since it was fed.
+    STORE_PREDICTION  s1 <- y (the sigmoid of classification); returns y
+    READ_PREDICTION   returns s1
 
 The protocol owns everything else: the example order, the sigmoid (computed here so every
 backend computes it identically), early stopping, validation errors and the fitness.
@@ -46,7 +51,11 @@ EXP_MAX = 709.782712893384
 COMPONENT_SETUP = 0
 COMPONENT_PREDICT = 1
 COMPONENT_LEARN = 2
+# the access actions of run_lockstep
+FEED_PREDICT = 1
+FEED_LEARN = 2
 STORE_PREDICTION = 3
+READ_PREDICTION = 4
 
 COUNT_TRAIN_RECORDED = 0
 COUNT_VALID_RECORDED = 1
@@ -54,103 +63,184 @@ COUNT_LEARN_STEPS = 2
 
 
 def sigmoid(z: float) -> float:
-    """1 / (1 + exp(-z)) in float64, as run_task computes it (its body repeats these lines)."""
+    """1 / (1 + exp(-z)) in float64, as run_lockstep computes it (its body repeats these
+    lines)."""
     if -z > EXP_MAX:
         return 0.0
     return 1.0 / (1.0 + math.exp(-z))
 
 
-def run_task(
+def run_lockstep(
     runner: Any,
+    access: Any,
     ctx: Any,
     x_train: FloatArray,
     y_train: FloatArray,
     x_valid: FloatArray,
     y_valid: FloatArray,
     perm: IntArray,
-    n_train: int,
-    n_valid: int,
-    epochs: int,
-    classification: bool,
+    n_train: IntArray,
+    n_valid: IntArray,
+    epochs: IntArray,
+    classification: npt.NDArray[np.bool_],
     max_abs_error: float,
     errors: FloatArray,
     counts: IntArray,
-) -> float:
-    """Train and validate one program on one task (docs/semantics.md); return the task's fitness.
+    fitness: FloatArray,
+) -> None:
+    """Train and validate one program on every task t (docs/semantics.md): fitness[t].
 
-    Epoch 0 visits training examples 0..n_train-1 in order, later epochs perm[0..n_train-1].
-    `errors` (any length, 0 for none) receives, for the first epoch only and as long as it
+    Tasks are padded arrays: x_train[t, example, feature], y_train[t, example], the same for
+    validation, perm[t, example]; n_train[t], n_valid[t], epochs[t], classification[t] their
+    limits. Tasks with the same limits run in lockstep, each runner call advancing all of
+    them by one step, so a backend dispatches each instruction once for the whole group;
+    each task's arithmetic, and so its result, is what it would be alone. A task's next
+    features are fed in the same pass that checks its last prediction.
+
+    Epoch 0 visits training examples 0..n_train-1 in order, later epochs perm[t, 0..n_train-1].
+    errors[t] (any length, 0 for none) receives, for the first epoch only and as long as it
     has room, the training errors |y - s1| step by step, then the validation errors (|y - s1|
-    for regression, 0/1 for classification); `counts` (length >= 3) receives the number of
-    training errors recorded, of validation errors recorded, and of Learn steps run.
+    for regression, 0/1 for classification); counts[t] (length >= 3) the number of training
+    errors recorded, of validation errors recorded, and of Learn steps run.
     """
-    counts[COUNT_TRAIN_RECORDED] = 0
-    counts[COUNT_VALID_RECORDED] = 0
-    counts[COUNT_LEARN_STEPS] = 0
-    if n_train <= 0 or epochs <= 0:
-        return 0.0  # rejected by the train budget: nothing runs
-    capacity = errors.shape[0]
-    recorded = 0
-    no_features = np.zeros(x_train.shape[1])
-    runner(ctx, COMPONENT_SETUP, 0, no_features, 0.0)
-    predict_runs = 0
-    learn_runs = 0
-    best = 0.0
-    for epoch in range(epochs):
-        # Training.
-        for i in range(n_train):
-            k = i if epoch == 0 else perm[i]
-            x = x_train[k]
-            y = y_train[k]
-            prediction = runner(ctx, COMPONENT_PREDICT, predict_runs, x, 0.0)
-            predict_runs += 1
-            if classification:
-                # sigmoid(prediction), the lines of `sigmoid` (run_task calls no helpers)
-                z = -prediction
-                prediction = 0.0 if z > EXP_MAX else 1.0 / (1.0 + math.exp(z))
-                runner(ctx, STORE_PREDICTION, 0, x, prediction)
-            error = abs(y - prediction)
-            if epoch == 0 and recorded < capacity:
-                errors[recorded] = error
-                recorded += 1
-                counts[COUNT_TRAIN_RECORDED] += 1
-            if not error <= max_abs_error:  # NaN or too large: stop training
-                return best
-            runner(ctx, COMPONENT_LEARN, learn_runs, x, y)
-            learn_runs += 1
-            counts[COUNT_LEARN_STEPS] += 1
-        # Validation: Predict only, in stored order; its memory writes persist.
-        diverged = False
-        wrong = 0.0
-        squares = 0.0
-        for j in range(n_valid):
-            y = y_valid[j]
-            prediction = runner(ctx, COMPONENT_PREDICT, predict_runs, x_valid[j], 0.0)
-            predict_runs += 1
-            if classification:
-                error = 0.0 if (y > 0.5) == (prediction > 0.0) else 1.0
-            else:
-                error = y - prediction
-            if epoch == 0 and recorded < capacity:
-                errors[recorded] = abs(error)
-                recorded += 1
-                counts[COUNT_VALID_RECORDED] += 1
-            if not abs(error) <= max_abs_error:
-                diverged = True
+    n_tasks = x_train.shape[0]
+    capacity = errors.shape[1]
+    grouped = np.zeros(n_tasks, dtype=np.bool_)
+    active = np.zeros(n_tasks, dtype=np.int64)  # the group's tasks still training (any order)
+    checking = np.zeros(n_tasks, dtype=np.int64)  # those still validating this epoch
+    rows = np.zeros(n_tasks, dtype=np.int64)  # each task's training example in this step
+    never = np.zeros(n_tasks, dtype=np.int64)  # the execution count of Setup
+    predict_runs = np.zeros(n_tasks, dtype=np.int64)
+    learn_runs = np.zeros(n_tasks, dtype=np.int64)
+    recorded = np.zeros(n_tasks, dtype=np.int64)
+    best = np.zeros(n_tasks)
+    wrong = np.zeros(n_tasks)
+    squares = np.zeros(n_tasks)
+    for first in range(n_tasks):
+        if grouped[first]:
+            continue
+        # The group: `first` and every later task with its limits.
+        g_train = n_train[first]
+        g_valid = n_valid[first]
+        g_epochs = epochs[first]
+        g_classification = classification[first]
+        n_active = 0
+        for t in range(first, n_tasks):
+            if (not grouped[t] and n_train[t] == g_train and n_valid[t] == g_valid
+                    and epochs[t] == g_epochs and classification[t] == g_classification):
+                grouped[t] = True
+                active[n_active] = t
+                n_active += 1
+                counts[t, COUNT_TRAIN_RECORDED] = 0
+                counts[t, COUNT_VALID_RECORDED] = 0
+                counts[t, COUNT_LEARN_STEPS] = 0
+                fitness[t] = 0.0
+                predict_runs[t] = 0
+                learn_runs[t] = 0
+                recorded[t] = 0
+                best[t] = 0.0
+        if g_train <= 0 or g_epochs <= 0:
+            continue  # rejected by the train budget: nothing runs
+        runner(ctx, COMPONENT_SETUP, never, active, n_active)
+        for epoch in range(g_epochs):
+            # Training: a task whose error is NaN or too large stops with its best fitness.
+            for q in range(n_active):
+                t = active[q]
+                row = 0 if epoch == 0 else perm[t, 0]
+                rows[t] = row
+                access(ctx, FEED_PREDICT, t, x_train, row, 0.0)
+            for i in range(g_train):
+                runner(ctx, COMPONENT_PREDICT, predict_runs, active, n_active)
+                q = 0
+                while q < n_active:
+                    t = active[q]
+                    predict_runs[t] += 1
+                    prediction = access(ctx, READ_PREDICTION, t, x_train, 0, 0.0)
+                    if g_classification:
+                        # sigmoid(prediction), the lines of `sigmoid` (no helpers here)
+                        z = -prediction
+                        prediction = 0.0 if z > EXP_MAX else 1.0 / (1.0 + math.exp(z))
+                        access(ctx, STORE_PREDICTION, t, x_train, 0, prediction)
+                    row = rows[t]
+                    y = y_train[t, row]
+                    error = abs(y - prediction)
+                    if epoch == 0 and recorded[t] < capacity:
+                        errors[t, recorded[t]] = error
+                        recorded[t] += 1
+                        counts[t, COUNT_TRAIN_RECORDED] += 1
+                    if not error <= max_abs_error:
+                        fitness[t] = best[t]
+                        counts[t, COUNT_LEARN_STEPS] = learn_runs[t]
+                        n_active -= 1
+                        active[q] = active[n_active]
+                    else:
+                        access(ctx, FEED_LEARN, t, x_train, row, y)
+                        q += 1
+                if n_active == 0:
+                    break
+                runner(ctx, COMPONENT_LEARN, learn_runs, active, n_active)
+                following = i + 1
+                for q in range(n_active):
+                    t = active[q]
+                    learn_runs[t] += 1
+                    if following < g_train:
+                        row = following if epoch == 0 else perm[t, following]
+                        rows[t] = row
+                        access(ctx, FEED_PREDICT, t, x_train, row, 0.0)
+            if n_active == 0:
                 break
-            wrong += error
-            squares += error * error
-        fitness = 0.0
-        if not diverged and n_valid > 0:
-            if classification:
-                fitness = 1.0 - wrong / n_valid
-            else:
-                rmse = math.sqrt(squares / n_valid)
-                if rmse < math.inf:
-                    fitness = 1.0 - (2.0 / math.pi) * math.atan(rmse)
-        if fitness > best:
-            best = fitness
-    return best
+            # Validation: Predict only, in stored order; its memory writes persist. A task
+            # whose error is NaN or too large stops validating: fitness 0 for this epoch.
+            n_checking = n_active
+            for q in range(n_active):
+                t = active[q]
+                checking[q] = t
+                wrong[t] = 0.0
+                squares[t] = 0.0
+                if g_valid > 0:
+                    access(ctx, FEED_PREDICT, t, x_valid, 0, 0.0)
+            for i in range(g_valid):
+                runner(ctx, COMPONENT_PREDICT, predict_runs, checking, n_checking)
+                following = i + 1
+                q = 0
+                while q < n_checking:
+                    t = checking[q]
+                    predict_runs[t] += 1
+                    prediction = access(ctx, READ_PREDICTION, t, x_valid, 0, 0.0)
+                    y = y_valid[t, i]
+                    if g_classification:
+                        error = 0.0 if (y > 0.5) == (prediction > 0.0) else 1.0
+                    else:
+                        error = y - prediction
+                    if epoch == 0 and recorded[t] < capacity:
+                        errors[t, recorded[t]] = abs(error)
+                        recorded[t] += 1
+                        counts[t, COUNT_VALID_RECORDED] += 1
+                    if not abs(error) <= max_abs_error:
+                        n_checking -= 1
+                        checking[q] = checking[n_checking]
+                    else:
+                        wrong[t] += error
+                        squares[t] += error * error
+                        if following < g_valid:
+                            access(ctx, FEED_PREDICT, t, x_valid, following, 0.0)
+                        q += 1
+            if g_valid > 0:
+                for q in range(n_checking):
+                    t = checking[q]
+                    value = 0.0
+                    if g_classification:
+                        value = 1.0 - wrong[t] / g_valid
+                    else:
+                        rmse = math.sqrt(squares[t] / g_valid)
+                        if rmse < math.inf:
+                            value = 1.0 - (2.0 / math.pi) * math.atan(rmse)
+                    if value > best[t]:
+                        best[t] = value
+        for q in range(n_active):
+            t = active[q]
+            fitness[t] = best[t]
+            counts[t, COUNT_LEARN_STEPS] = learn_runs[t]
 
 
 # ---- the Python-level API ---------------------------------------------------------------------
@@ -251,42 +341,102 @@ def task_limits(task: Task, settings: Settings) -> tuple[int, int, int]:
     return n_train, n_valid, epochs
 
 
-def run_tasks(
-    run: Callable[..., float],
-    runner: Any,
-    make_ctx: Callable[[Program, Task, Settings], Any],
-    program: Program,
-    tasks: Sequence[Task],
-    settings: Settings,
-) -> list[TaskOutcome]:
-    """A backend's evaluate_tasks from its run_task (plain or jitted), runner and contexts."""
+@dataclass(frozen=True)
+class PackedTasks:
+    """Tasks of one F as padded arrays (task t, example, coordinate): run_lockstep's input."""
+
+    dim: int
+    x_train: FloatArray
+    y_train: FloatArray
+    x_valid: FloatArray
+    y_valid: FloatArray
+    perm: IntArray
+    n_train: IntArray
+    n_valid: IntArray
+    epochs: IntArray
+    classification: npt.NDArray[np.bool_]
+    task_index: IntArray
+
+    @staticmethod
+    def pack(tasks: Sequence[Task], settings: Settings) -> PackedTasks:
+        dims = {task.dim for task in tasks}
+        if len(dims) != 1:
+            raise ValueError("PackedTasks holds tasks of one F")
+        dim = dims.pop()
+        count = len(tasks)
+        most_train = max(1, *(len(t.y_train) for t in tasks))
+        most_valid = max(1, *(len(t.y_valid) for t in tasks))
+        packed = PackedTasks(
+            dim, np.zeros((count, most_train, dim)), np.zeros((count, most_train)),
+            np.zeros((count, most_valid, dim)), np.zeros((count, most_valid)),
+            np.zeros((count, most_train), dtype=np.int64), np.zeros(count, dtype=np.int64),
+            np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64),
+            np.zeros(count, dtype=np.bool_), np.zeros(count, dtype=np.int64))
+        for t, task in enumerate(tasks):
+            n_train, n_valid, epochs = task_limits(task, settings)
+            packed.x_train[t, : len(task.y_train)] = task.x_train
+            packed.y_train[t, : len(task.y_train)] = task.y_train
+            packed.x_valid[t, : len(task.y_valid)] = task.x_valid
+            packed.y_valid[t, : len(task.y_valid)] = task.y_valid
+            packed.perm[t, : len(task.perm)] = task.perm
+            packed.n_train[t] = n_train
+            packed.n_valid[t] = n_valid
+            packed.epochs[t] = epochs
+            packed.classification[t] = task.kind == CLASSIFICATION
+            packed.task_index[t] = task.index
+        return packed
+
+    def __len__(self) -> int:
+        return int(self.x_train.shape[0])
+
+    def arrays(self) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, IntArray, IntArray,
+                              IntArray, IntArray, npt.NDArray[np.bool_]]:
+        """The task arguments of run_lockstep, in its order."""
+        return (self.x_train, self.y_train, self.x_valid, self.y_valid, self.perm,
+                self.n_train, self.n_valid, self.epochs, self.classification)
+
+
+def outcomes_of(fitness: FloatArray, errors: FloatArray, counts: IntArray) -> list[TaskOutcome]:
+    """run_lockstep's outputs of one program, task by task."""
     outcomes = []
-    for task in tasks:
-        n_train, n_valid, epochs = task_limits(task, settings)
-        errors = np.zeros(settings.record)
-        counts = np.zeros(3, dtype=np.int64)
-        fitness = run(
-            runner, make_ctx(program, task, settings), task.x_train, task.y_train,
-            task.x_valid, task.y_valid, task.perm, n_train, n_valid, epochs,
-            task.kind == CLASSIFICATION, settings.max_abs_error, errors, counts,
-        )
-        recorded = int(counts[COUNT_TRAIN_RECORDED] + counts[COUNT_VALID_RECORDED])
-        outcomes.append(TaskOutcome(float(fitness), int(counts[COUNT_LEARN_STEPS]),
-                                    errors[:recorded], int(counts[COUNT_TRAIN_RECORDED]),
-                                    int(counts[COUNT_VALID_RECORDED])))
+    for t in range(fitness.shape[0]):
+        train, valid, steps = (int(c) for c in counts[t])
+        outcomes.append(TaskOutcome(float(fitness[t]), steps, errors[t, : train + valid].copy(),
+                                    train, valid))
     return outcomes
+
+
+def by_dim(tasks: Sequence[Task],
+           evaluate_group: Callable[[list[Task]], list[TaskOutcome]]) -> list[TaskOutcome]:
+    """Outcomes in task order, the tasks of each F evaluated together by `evaluate_group`."""
+    outcomes: list[TaskOutcome | None] = [None] * len(tasks)
+    for dim in sorted({t.dim for t in tasks}):
+        chosen = [n for n, t in enumerate(tasks) if t.dim == dim]
+        for n, outcome in zip(chosen, evaluate_group([tasks[n] for n in chosen]), strict=True):
+            outcomes[n] = outcome
+    return [o for o in outcomes if o is not None]
 
 
 def _interp_backend() -> Backend:
     from azdsl.running import interp, rng
 
-    def make_ctx(program: Program, task: Task, settings: Settings) -> interp.Machine:
-        sizes = memory_sizes(program, settings.memory)
-        return interp.Machine.fresh(program, sizes, task.dim, rng.stream(settings.seed, task.index))
-
     def evaluate_tasks(program: Program, tasks: Sequence[Task],
                        settings: Settings) -> list[TaskOutcome]:
-        return run_tasks(run_task, interp.runner, make_ctx, program, tasks, settings)
+        sizes = memory_sizes(program, settings.memory)
+
+        def evaluate_packed(packed: PackedTasks) -> list[TaskOutcome]:
+            machines = [interp.Machine.fresh(program, sizes, packed.dim,
+                                             rng.stream(settings.seed, int(index)))
+                        for index in packed.task_index]
+            n = len(packed)
+            fitness = np.zeros(n)
+            errors = np.zeros((n, settings.record))
+            counts = np.zeros((n, 3), dtype=np.int64)
+            run_lockstep(interp.lockstep_runner, interp.access, machines, *packed.arrays(),
+                         settings.max_abs_error, errors, counts, fitness)
+            return outcomes_of(fitness, errors, counts)
+
+        return by_dim(tasks, lambda chosen: evaluate_packed(PackedTasks.pack(chosen, settings)))
 
     def open_session(program: Program, dim: int, settings: Settings,
                      task_index: int) -> tuple[Callable[..., float], Any]:

@@ -24,7 +24,10 @@ from azdsl.running import rng
 FloatArray = npt.NDArray[np.float64]
 
 SETUP, PREDICT, LEARN = 0, 1, 2
-STORE_PREDICTION = 3  # runner code of evaluate's protocol: s1 <- y, nothing executed
+# evaluate's codes (evaluate imports this module, not the other way round): `runner`'s
+# STORE_PREDICTION, `access`'s STORE_PREDICTION and READ_PREDICTION
+STORE_PREDICTION = 3
+READ_PREDICTION = 4
 
 
 @dataclass
@@ -111,7 +114,7 @@ def run_component(
 
 @dataclass
 class Machine:
-    """The interpreter's context for evaluate.run_task: a program bound to fresh memory."""
+    """One task's context for the runners: a program bound to fresh memory."""
 
     program: Program
     memory: Memory
@@ -124,7 +127,9 @@ class Machine:
 
 
 def runner(ctx: Machine, component: int, execution: int, x: FloatArray, y: float) -> float:
-    """evaluate.run_task's runner for the interpreter (see evaluate's docstring)."""
+    """One step of one task, for sessions (the estimator): component 0 runs Setup; 1 and 2
+    feed v0 <- x, s0 <- y, then run Predict or Learn as its `execution`-th run; 3 stores
+    s1 <- y; returns s1."""
     memory = ctx.memory
     if component == STORE_PREDICTION:
         memory.write(PREDICTION, y)
@@ -135,3 +140,25 @@ def runner(ctx: Machine, component: int, execution: int, x: FloatArray, y: float
     run_component(ctx.program, memory, component, execution, ctx.stream, ctx.ordinals)
     return float(memory.read(PREDICTION))
 
+
+def lockstep_runner(ctx: list[Machine], component: int, executions: npt.NDArray[np.int64],
+                    tasks: npt.NDArray[np.int64], n: int) -> None:
+    """evaluate.run_lockstep's runner: ctx[t] is task t's Machine."""
+    for q in range(n):
+        machine = ctx[tasks[q]]
+        run_component(machine.program, machine.memory, component, int(executions[tasks[q]]),
+                      machine.stream, machine.ordinals)
+
+
+def access(ctx: list[Machine], action: int, t: int, xs: FloatArray, row: int,
+           y: float) -> float:
+    """evaluate.run_lockstep's access to task t's memory (ctx[t])."""
+    memory = ctx[t].memory
+    if action == READ_PREDICTION:
+        return float(memory.read(PREDICTION))
+    if action == STORE_PREDICTION:
+        memory.write(PREDICTION, y)
+        return float(y)
+    memory.write(FEATURES, xs[t, row])
+    memory.write(LABEL, y)
+    return 0.0

@@ -135,3 +135,4 @@ def _pointer_intrinsic(name: str, element: Any) -> Any:
 
 float_ptr = _pointer_intrinsic("float_ptr", types.float64)
 int_ptr = _pointer_intrinsic("int_ptr", types.int64)
+uint_ptr = _pointer_intrinsic("uint_ptr", types.uint64)

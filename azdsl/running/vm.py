@@ -2,7 +2,10 @@
 
 The loop is generated from the op templates (template.py) into a module per F in the cache
 folder (F is a compile-time constant there), so it is compiled once per machine and F. One
-call of `evaluate_batch` runs every task of a batch of programs through evaluate.run_task.
+call of `evaluate_batch` runs every task of a batch of programs through evaluate.run_lockstep:
+the tasks of a program run in lockstep, each with its own block of one flat memory, and the
+loop dispatches each instruction once for all of them (dispatch, not arithmetic, was most of
+an evaluation's time).
 """
 
 from __future__ import annotations
@@ -21,12 +24,17 @@ from azdsl.language.program import Program
 from azdsl.running import rng
 from azdsl.running.codegen import content_stem, dependency_stamp, load_module
 from azdsl.running.evaluate import (
+    FEED_PREDICT,
+    READ_PREDICTION,
+    STORE_PREDICTION,
     Backend,
+    PackedTasks,
     Settings,
     TaskOutcome,
+    by_dim,
     memory_sizes,
+    outcomes_of,
     register_backend,
-    task_limits,
 )
 from azdsl.running.lowering import (
     COL_IDX1,
@@ -89,7 +97,8 @@ def _branch(code: int) -> list[str]:
 
     lines = []
     if op.is_random:
-        lines.append(f"key = draw_key(stream, component, prog[row + {COL_ORDINAL}], execution)")
+        lines.append(f"key = draw_key(streams[t], component, prog[row + {COL_ORDINAL}], "
+                     "executions[t])")
     lines += expand(op, cell, literal, {"KEY": "key"})
     return lines or ["pass"]
 
@@ -118,10 +127,10 @@ def vm_source(dim: int, codes: Sequence[int] | None = None) -> str:
         "import numpy as np",
         "from numba import carray, njit",
         "",
-        "from azdsl.running.evaluate import run_task as protocol",
+        "from azdsl.running.evaluate import run_lockstep as protocol",
         "from azdsl.running.kernels import (",
         "    draw_key, float_ptr, gauss01, heaviside_scalar, heaviside_strict, int_ptr, nan_max,",
-        "    nan_min, stream, uniform01,",
+        "    nan_min, stream, uint_ptr, uniform01,",
         ")",
         *(["from azdsl.running.vm import general_span", ""] if special else []),
         "",
@@ -134,58 +143,95 @@ def vm_source(dim: int, codes: Sequence[int] | None = None) -> str:
         "",
         "",
         '@njit(cache=True, error_model="numpy"' + (', inline="always")' if special else ")"),
-        "def run_span(prog_at, lits_at, start, stop, mem_at, tv_at, tm_at, stream, component,",
-        "             execution):",
-        '    """Run instructions start..stop-1 (one component) on the flat memory."""',
+        "def run_span(prog_at, lits_at, start, stop, mem_at, size, tv_at, tm_at, streams_at,",
+        "             component, executions_at, tasks_at, n):",
+        '    """Run instructions start..stop-1 (one component) for tasks[0..n-1], task t\'s',
+        '    memory at mem[t * size:]: each instruction is dispatched once, then runs per task."""',
         "    prog = int_ptr(prog_at)",
         "    lits = float_ptr(lits_at)",
         "    mem = float_ptr(mem_at)",
         "    tv = carray(float_ptr(tv_at), F)",
         "    tm = carray(float_ptr(tm_at), (F, F))",
+        "    streams = uint_ptr(streams_at)",
+        "    executions = int_ptr(executions_at)",
+        "    tasks = int_ptr(tasks_at)",
         "    for pc in range(start, stop):",
         f"        row = pc * {ROW}",
         f"        op = prog[row + {COL_OP}]",
-        f"        o = prog[row + {COL_OUT}]",
-        f"        a = prog[row + {COL_IN1}]",
-        f"        b = prog[row + {COL_IN2}]",
+        f"        out_cell = prog[row + {COL_OUT}]",
+        f"        in1 = prog[row + {COL_IN1}]",
+        f"        in2 = prog[row + {COL_IN2}]",
     ]
     for position, op in enumerate(chosen):  # `pass` has no branch in the general loop
         keyword = "if" if position == 0 else "elif"
         out.append(f"        {keyword} op == {op.code}:  # {op.name}")
-        out += [f"            {line}" for line in _branch(op.code)]
+        out += [
+            "            for q in range(n):",
+            "                t = tasks[q]",
+            "                base = t * size",
+            "                o = out_cell + base",
+            "                a = in1 + base",
+            "                b = in2 + base",
+        ]
+        out += [f"                {line}" for line in _branch(op.code)]
     if special:
         out += [
             "        elif op != 0:",
-            "            GENERAL(prog_at, lits_at, pc, pc + 1, mem_at, tv_at, tm_at, stream,",
-            "                    component, execution)",
+            "            GENERAL(prog_at, lits_at, pc, pc + 1, mem_at, size, tv_at, tm_at,",
+            "                    streams_at, component, executions_at, tasks_at, n)",
         ]
     out += [
         "",
         "",
         '@njit(cache=True, error_model="numpy", inline="always")',
-        "def runner(ctx, component, execution, x, y):",
-        '    """evaluate.run_task\'s runner. ctx: (program, literals, (Setup, Predict, Learn,',
-        "    end), memory, scratch vector, scratch matrix, stream, offset of v0, ...), arrays",
-        "    as addresses. np.int64 keeps the inlined protocol's constants from specialising.",
-        '    """',
-        "    mem = float_ptr(ctx[3])",
+        "def runner(ctx, component, executions, tasks, n):",
+        '    """evaluate.run_lockstep\'s runner. ctx: (program, literals, (Setup, Predict, Learn,',
+        "    end), memory, scratch vector, scratch matrix, streams, offset of v0, memory size",
+        "    per task, whether Predict may write v0, ...), arrays as addresses; task t's memory",
+        "    starts at t * size. np.int64 keeps the inlined protocol's constants from",
+        '    specialising."""',
         "    comp = np.int64(component)",
-        "    if comp == 3:",
-        "        mem[1] = y",
-        "    else:",
-        "        if comp != 0:",
-        "            features = ctx[7]",
-        "            for k in range(F):",
-        "                mem[features + k] = x[k]",
-        "            mem[0] = y",
-        "        bounds = ctx[2]",
-        "        if bounds[comp] < bounds[comp + 1]:  # an empty component runs nothing",
-        "            run_span(ctx[0], ctx[1], bounds[comp], bounds[comp + 1], ctx[3], ctx[4],",
-        "                     ctx[5], ctx[6], comp, np.int64(execution))",
-        "    return mem[1]",
+        "    bounds = ctx[2]",
+        "    if bounds[comp] < bounds[comp + 1]:  # an empty component runs nothing",
+        "        run_span(ctx[0], ctx[1], bounds[comp], bounds[comp + 1], ctx[3], ctx[8], ctx[4],",
+        "                 ctx[5], ctx[6], comp, executions.ctypes.data, tasks.ctypes.data, n)",
         "",
         "",
-        'run_task = njit(inline="always")(protocol)',
+        '@njit(cache=True, error_model="numpy", inline="always")',
+        "def access(ctx, action, t, xs, row, y):",
+        '    """evaluate.run_lockstep\'s access to task t\'s memory."""',
+        "    mem = float_ptr(ctx[3])",
+        "    base = t * ctx[8]",
+        f"    if action == {READ_PREDICTION}:",
+        "        return mem[base + 1]",
+        f"    if action == {STORE_PREDICTION}:",
+        "        mem[base + 1] = y",
+        "        return y",
+        f"    if action == {FEED_PREDICT} or ctx[9]:  # Learn's v0 may have been written",
+        "        features = base + ctx[7]",
+        "        for k in range(F):",
+        "            mem[features + k] = xs[t, row, k]",
+        "    mem[base] = y",
+        "    return 0.0",
+        "",
+        "",
+        'run_lockstep = njit(inline="always")(protocol)',
+        "",
+        "",
+        '@njit(cache=True, error_model="numpy")',
+        "def step(ctx, component, execution, x, y):",
+        '    """One step of one task (interp.runner\'s contract), for sessions: runner and',
+        '    access on task 0 (ctx\'s memory holds one)."""',
+        "    tasks = np.zeros(1, dtype=np.int64)",
+        "    xs = np.zeros((1, 1, F))",
+        "    if component == 3:",
+        f"        return access(ctx, {STORE_PREDICTION}, 0, xs, 0, y)",
+        "    if component != 0:",
+        "        for k in range(F):",
+        "            xs[0, 0, k] = x[k]",
+        "        access(ctx, component, 0, xs, 0, y)",
+        "    runner(ctx, component, np.full(1, np.int64(execution)), tasks, 1)",
+        f"    return access(ctx, {READ_PREDICTION}, 0, xs, 0, 0.0)",
         "",
         "",
         '@njit(cache=True, error_model="numpy")',
@@ -196,12 +242,14 @@ def vm_source(dim: int, codes: Sequence[int] | None = None) -> str:
         "",
         "    bounds[p] is (Setup start, Predict start, Learn start, end) of program p in prog;",
         '    layout[p] is (memory size, offset of v0)."""',
+        "    n_tasks = x_train.shape[0]",
         "    most = 1",
         "    for p in range(bounds.shape[0]):",
         "        most = max(most, layout[p, 0])",
-        "    mem = np.zeros(most)",
+        "    mem = np.zeros(most * n_tasks)",
         "    tv = np.zeros(F)",
         "    tm = np.zeros((F, F))",
+        "    streams = np.zeros(n_tasks, dtype=np.uint64)",
         "    if not (x_train.flags.c_contiguous and y_train.flags.c_contiguous",
         "            and x_valid.flags.c_contiguous and y_valid.flags.c_contiguous",
         "            and perm.flags.c_contiguous):",
@@ -215,15 +263,21 @@ def vm_source(dim: int, codes: Sequence[int] | None = None) -> str:
         "    order = carray(int_ptr(perm.ctypes.data), perm.shape)",
         "    for p in range(bounds.shape[0]):",
         "        spans = (bounds[p, 0], bounds[p, 1], bounds[p, 2], bounds[p, 3])",
-        "        for t in range(x_train.shape[0]):",
-        "            mem[: layout[p, 0]] = 0.0",
-        "            ctx = (prog.ctypes.data, lits.ctypes.data, spans, mem.ctypes.data,",
-        "                   tv.ctypes.data, tm.ctypes.data, stream(seeds[p], task_index[t]),",
-        "                   layout[p, 1])",
-        "            fitness[p, t] = run_task(",
-        "                runner, ctx, xt[t], yt[t], xv[t], yv[t], order[t],",
-        "                n_train[t], n_valid[t], epochs[t], classification[t], max_abs_error,",
-        "                errors[p, t], counts[p, t])",
+        "        size = layout[p, 0]",
+        "        mem[: size * n_tasks] = 0.0",
+        "        for t in range(n_tasks):",
+        "            streams[t] = stream(seeds[p], task_index[t])",
+        "        features = layout[p, 1]",
+        "        refresh = False  # does Predict write v0 (the only cell at that offset)?",
+        "        for r in range(spans[1], spans[2]):",
+        f"            if prog[r * {ROW} + {COL_OUT}] == features:",
+        "                refresh = True",
+        "        ctx = (prog.ctypes.data, lits.ctypes.data, spans, mem.ctypes.data,",
+        "               tv.ctypes.data, tm.ctypes.data, streams.ctypes.data, features, size,",
+        "               refresh)",
+        "        run_lockstep(runner, access, ctx, xt, yt, xv, yv, order, n_train, n_valid,",
+        "                     epochs, classification, max_abs_error, errors[p], counts[p],",
+        "                     fitness[p])",
         "",
     ]
     return "\n".join(out)
@@ -277,62 +331,17 @@ def run_component(low: Lowered, memory: FloatArray, component: int, execution: i
     ints = np.ascontiguousarray(low.ints)
     floats = np.ascontiguousarray(low.floats)
     tv, tm = np.zeros(dim), np.zeros((dim, dim))
+    streams = np.array([stream_id], dtype=np.uint64)
+    executions = np.array([execution], dtype=np.int64)
+    tasks = np.zeros(1, dtype=np.int64)
     with np.errstate(all="ignore"):
         vm_module(dim).run_span(address(ints), address(floats), low.bounds[component],
-                                low.bounds[component + 1], address(memory), address(tv),
-                                address(tm), np.uint64(stream_id), component, execution)
+                                low.bounds[component + 1], address(memory), memory.size,
+                                address(tv), address(tm), address(streams), component,
+                                address(executions), address(tasks), 1)
 
 
 # ---- tasks, batches, the backend ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PackedTasks:
-    """Tasks of one F as padded arrays (task t, example, coordinate), ready for the VM."""
-
-    dim: int
-    x_train: FloatArray
-    y_train: FloatArray
-    x_valid: FloatArray
-    y_valid: FloatArray
-    perm: IntArray
-    n_train: IntArray
-    n_valid: IntArray
-    epochs: IntArray
-    classification: npt.NDArray[np.bool_]
-    task_index: IntArray
-
-    @staticmethod
-    def pack(tasks: Sequence[Task], settings: Settings) -> PackedTasks:
-        dims = {task.dim for task in tasks}
-        if len(dims) != 1:
-            raise ValueError("PackedTasks holds tasks of one F")
-        dim = dims.pop()
-        count = len(tasks)
-        most_train = max(1, *(len(t.y_train) for t in tasks))
-        most_valid = max(1, *(len(t.y_valid) for t in tasks))
-        packed = PackedTasks(
-            dim, np.zeros((count, most_train, dim)), np.zeros((count, most_train)),
-            np.zeros((count, most_valid, dim)), np.zeros((count, most_valid)),
-            np.zeros((count, most_train), dtype=np.int64), np.zeros(count, dtype=np.int64),
-            np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64),
-            np.zeros(count, dtype=np.bool_), np.zeros(count, dtype=np.int64))
-        for t, task in enumerate(tasks):
-            n_train, n_valid, epochs = task_limits(task, settings)
-            packed.x_train[t, : len(task.y_train)] = task.x_train
-            packed.y_train[t, : len(task.y_train)] = task.y_train
-            packed.x_valid[t, : len(task.y_valid)] = task.x_valid
-            packed.y_valid[t, : len(task.y_valid)] = task.y_valid
-            packed.perm[t, : len(task.perm)] = task.perm
-            packed.n_train[t] = n_train
-            packed.n_valid[t] = n_valid
-            packed.epochs[t] = epochs
-            packed.classification[t] = task.kind == "classification"
-            packed.task_index[t] = task.index
-        return packed
-
-    def __len__(self) -> int:
-        return int(self.x_train.shape[0])
 
 
 @dataclass(frozen=True)
@@ -420,29 +429,24 @@ def evaluate_programs(
 
 def _evaluate_tasks(program: Program, tasks: Sequence[Task],
                     settings: Settings) -> list[TaskOutcome]:
-    outcomes: list[TaskOutcome | None] = [None] * len(tasks)
-    for dim in sorted({t.dim for t in tasks}):
-        chosen = [n for n, t in enumerate(tasks) if t.dim == dim]
-        result = evaluate_programs([program], PackedTasks.pack([tasks[n] for n in chosen],
-                                                               settings), settings)
-        for col, n in enumerate(chosen):
-            train, valid, steps = (int(x) for x in result.counts[0, col])
-            outcomes[n] = TaskOutcome(float(result.fitness[0, col]), steps,
-                                               result.errors[0, col, : train + valid].copy(),
-                                               train, valid)
-    return [o for o in outcomes if o is not None]
+    def evaluate_group(group: list[Task]) -> list[TaskOutcome]:
+        result = evaluate_programs([program], PackedTasks.pack(group, settings), settings)
+        return outcomes_of(result.fitness[0], result.errors[0], result.counts[0])
+
+    return by_dim(tasks, evaluate_group)
 
 
 def open_session(program: Program, dim: int, settings: Settings,
                  task_index: int) -> tuple[Any, Any]:
-    """(runner, ctx) for calling the VM one step at a time (the estimator). The ctx holds the
-    arrays it points to as its last element, which keeps them alive."""
+    """(step, ctx) for calling the VM one step of one task at a time (the estimator). The
+    ctx holds the arrays it points to as its last element, which keeps them alive."""
     low = lower(program, memory_sizes(program, settings.memory), dim)
     mem, tv, tm = np.zeros(max(1, low.mem_size)), np.zeros(dim), np.zeros((dim, dim))
+    streams = np.array([rng.stream(settings.seed, task_index)], dtype=np.uint64)
     ctx = (address(low.ints), address(low.floats), low.bounds, address(mem), address(tv),
-           address(tm), np.uint64(rng.stream(settings.seed, task_index)), low.features,
-           (low.ints, low.floats, mem, tv, tm))
-    return vm_module(dim).runner, ctx
+           address(tm), address(streams), low.features, mem.size, True,
+           (low.ints, low.floats, mem, tv, tm, streams))
+    return vm_module(dim).step, ctx
 
 
 register_backend(Backend("vm", _evaluate_tasks, open_session))
