@@ -251,6 +251,21 @@ def test_tasks_in_lockstep_match_tasks_alone(program: Program, seed: int) -> Non
     assert fingerprint("interp", tasks) == alone
 
 
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(programs(max_size=6), st.integers(0, 2**32), st.sampled_from([8, 16]))
+def test_fitness_matches_interp_beyond_f4(program: Program, seed: int, dim: int) -> None:
+    """The VM reads matrix inputs in place above F = 4 and copies them at and below it."""
+    tasks = [linear_task(dim, 8, 5, 40 + k, 50 + k, index=k, epochs=2) for k in range(3)]
+
+    def fingerprint(backend: str) -> list[object]:
+        result = evaluate(program, tasks, backend=backend, seed=seed, record=10, memory=SIZES)
+        return [(struct.pack("<d", o.fitness).hex(), o.train_steps,
+                 bit_patterns(o.errors).tolist()) for o in result.outcomes]
+
+    assert fingerprint("vm") == fingerprint("interp")
+
+
 @pytest.mark.parametrize("program", [SGD, every_op_program(3)], ids=["sgd", "every-op"])
 def test_jit_fitness_matches_interp(program: Program) -> None:
     expected = outcome_fingerprint(program, "interp", 11)

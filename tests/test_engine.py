@@ -28,7 +28,7 @@ from azdsl.language.parse import parse
 from azdsl.language.program import Program
 from azdsl.running import rng
 from azdsl.running.evaluate import evaluate
-from azdsl.search.config import Config, Hurdles, parse_config
+from azdsl.search.config import Config, Hurdles, parse_config, read_config
 from azdsl.search.engine import budget_limits
 from azdsl.search.evolve import Search
 from azdsl.search.fec import PROBE_SEED, max_hits
@@ -319,3 +319,21 @@ def test_a_checkpoint_holds_only_the_lineage_rows_in_use_and_resumes_across_comp
     resumed.restore(state)
     resumed.advance(20000)
     assert without_times(resumed.state()) == without_times(whole.state())
+
+
+def test_random_search_keeps_the_fixed_components_of_the_initial_program() -> None:
+    """Learning only, by random search: every child's Setup and Predict are the initial
+    program's (the components without ops), its Learn is random search's fresh draw."""
+    root = Path(__file__).resolve().parent.parent / "examples"
+    cfg = replace(read_config(root / "linear_learning_only.toml")[0], method="random",
+                  population_size=10)
+    search = Search(cfg, 3)
+    search.begin(0)
+    engine = search.engine()
+    initial = parse((root / "linear_forward.az").read_text())
+    search.advance(30)
+    keys = engine.keys
+    for slot, member in enumerate(engine.members()):
+        assert (member.setup, member.predict) == (initial.setup, initial.predict), slot
+    drawn = random_program_from_key(rng.stream(keys.mutation, 29), search.mutation)
+    assert engine.member((29 - 10) % 10).learn == drawn.learn != initial.learn

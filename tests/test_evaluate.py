@@ -142,7 +142,7 @@ def test_interp_sessions_run_one_step_at_a_time() -> None:
 def test_run_lockstep_compiles_with_numba_and_agrees_bit_for_bit() -> None:
     numba = pytest.importorskip("numba")
 
-    def linear_runner(ctx, component, executions, tasks, n):  # type: ignore[no-untyped-def]
+    def linear_runner(ctx, component, execution, behind, tasks, n):  # type: ignore[no-untyped-def]
         s, v = ctx
         for q in range(n):
             t = tasks[q]

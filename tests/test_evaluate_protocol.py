@@ -36,11 +36,11 @@ class Script:
     s1: float = 0.0
 
 
-def scripted_runner(ctx: list[Script], component: int, executions: Any, tasks: Any,
+def scripted_runner(ctx: list[Script], component: int, count: int, behind: Any, tasks: Any,
                     n: int) -> None:
     for q in range(n):
         script = ctx[tasks[q]]
-        execution = int(executions[tasks[q]])
+        execution = int(count - behind[tasks[q]])
         if component == SETUP:
             script.calls.append((SETUP, execution, (0.0,), 0.0))
             continue

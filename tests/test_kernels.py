@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 import struct
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
@@ -139,3 +142,14 @@ def test_numba_scalar_functions_match_the_reference_semantics() -> None:
             want = np.array([OPS_BY_CODE[code].semantics(None, (x,), (), None) for x in xs])
         same_bits = (got.view(np.uint64) == want.view(np.uint64)) | (np.isnan(got) & np.isnan(want))
         assert same_bits.all(), (name, xs[~same_bits][:5])
+
+
+def test_numba_settings_hold_whoever_imports_numba_first() -> None:
+    """azdsl.running sets SVML off (bit-identical libm) and the SLP vectoriser on before
+    Numba reads its configuration, even where numba is imported right after azdsl."""
+    code = ("import azdsl.running.vm, numba; from numba.core import config; "
+            "print(config.DISABLE_INTEL_SVML, config.SLP_VECTORIZE)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, check=True)
+    assert done.stdout.split() == ["1", "1"]

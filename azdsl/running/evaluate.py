@@ -8,11 +8,11 @@ and passes an njit runner and its own context.
 It runs tasks with the same limits in lockstep: each runner call advances a group of tasks,
 each with its own memory, by the same step. A backend supplies two functions:
 
-`runner(ctx, component, executions, tasks, n) -> None` runs one component (0 Setup,
-    1 Predict, 2 Learn) for each of tasks[0..n-1] (in any order); executions[t] is how many
-    times that component already ran in task t's evaluation (the key of its random draws;
-    0 for Setup). ctx is whatever the backend needs and holds every task's memory (the
-    protocol never touches it).
+`runner(ctx, component, execution, behind, tasks, n) -> None` runs one component (0 Setup,
+    1 Predict, 2 Learn) for each of tasks[0..n-1] (in any order); execution - behind[t] is
+    how many times that component already ran in task t's evaluation (the key of its random
+    draws; 0 for Setup). ctx is whatever the backend needs and holds every task's memory
+    (the protocol never touches it).
 `access(ctx, action, t, xs, row, y) -> float` reads or writes task t's memory:
     FEED_PREDICT   v0 <- xs[t, row], s0 <- 0.0 (what Predict sees); returns 0.0
     FEED_LEARN     v0 <- xs[t, row], s0 <- y (what Learn sees); returns 0.0. A backend may
@@ -109,9 +109,11 @@ def run_lockstep(
     active = np.zeros(n_tasks, dtype=np.int64)  # the group's tasks still training (any order)
     checking = np.zeros(n_tasks, dtype=np.int64)  # those still validating this epoch
     rows = np.zeros(n_tasks, dtype=np.int64)  # each task's training example in this step
-    never = np.zeros(n_tasks, dtype=np.int64)  # the execution count of Setup
-    predict_runs = np.zeros(n_tasks, dtype=np.int64)
-    learn_runs = np.zeros(n_tasks, dtype=np.int64)
+    # Every task of a group runs Learn at every step it is in, and Predict too, except that
+    # a task skips the rest of a validation pass where it fails: it is then behind[t] runs
+    # behind the group's count of Predict runs.
+    behind = np.zeros(n_tasks, dtype=np.int64)
+    never_behind = np.zeros(n_tasks, dtype=np.int64)
     recorded = np.zeros(n_tasks, dtype=np.int64)
     best = np.zeros(n_tasks)
     wrong = np.zeros(n_tasks)
@@ -135,14 +137,16 @@ def run_lockstep(
                 counts[t, COUNT_VALID_RECORDED] = 0
                 counts[t, COUNT_LEARN_STEPS] = 0
                 fitness[t] = 0.0
-                predict_runs[t] = 0
-                learn_runs[t] = 0
+                behind[t] = 0
                 recorded[t] = 0
                 best[t] = 0.0
         if g_train <= 0 or g_epochs <= 0:
             continue  # rejected by the train budget: nothing runs
-        runner(ctx, COMPONENT_SETUP, never, active, n_active)
+        runner(ctx, COMPONENT_SETUP, 0, never_behind, active, n_active)
+        predict_runs = 0
+        learn_runs = 0
         for epoch in range(g_epochs):
+            recording = epoch == 0 and capacity > 0
             # Training: a task whose error is NaN or too large stops with its best fitness.
             for q in range(n_active):
                 t = active[q]
@@ -150,11 +154,11 @@ def run_lockstep(
                 rows[t] = row
                 access(ctx, FEED_PREDICT, t, x_train, row, 0.0)
             for i in range(g_train):
-                runner(ctx, COMPONENT_PREDICT, predict_runs, active, n_active)
+                runner(ctx, COMPONENT_PREDICT, predict_runs, behind, active, n_active)
+                predict_runs += 1
                 q = 0
                 while q < n_active:
                     t = active[q]
-                    predict_runs[t] += 1
                     prediction = access(ctx, READ_PREDICTION, t, x_train, 0, 0.0)
                     if g_classification:
                         # sigmoid(prediction), the lines of `sigmoid` (no helpers here)
@@ -164,13 +168,13 @@ def run_lockstep(
                     row = rows[t]
                     y = y_train[t, row]
                     error = abs(y - prediction)
-                    if epoch == 0 and recorded[t] < capacity:
+                    if recording and recorded[t] < capacity:
                         errors[t, recorded[t]] = error
                         recorded[t] += 1
                         counts[t, COUNT_TRAIN_RECORDED] += 1
                     if not error <= max_abs_error:
                         fitness[t] = best[t]
-                        counts[t, COUNT_LEARN_STEPS] = learn_runs[t]
+                        counts[t, COUNT_LEARN_STEPS] = learn_runs
                         n_active -= 1
                         active[q] = active[n_active]
                     else:
@@ -178,12 +182,12 @@ def run_lockstep(
                         q += 1
                 if n_active == 0:
                     break
-                runner(ctx, COMPONENT_LEARN, learn_runs, active, n_active)
+                runner(ctx, COMPONENT_LEARN, learn_runs, never_behind, active, n_active)
+                learn_runs += 1
                 following = i + 1
-                for q in range(n_active):
-                    t = active[q]
-                    learn_runs[t] += 1
-                    if following < g_train:
+                if following < g_train:
+                    for q in range(n_active):
+                        t = active[q]
                         row = following if epoch == 0 else perm[t, following]
                         rows[t] = row
                         access(ctx, FEED_PREDICT, t, x_train, row, 0.0)
@@ -200,23 +204,24 @@ def run_lockstep(
                 if g_valid > 0:
                     access(ctx, FEED_PREDICT, t, x_valid, 0, 0.0)
             for i in range(g_valid):
-                runner(ctx, COMPONENT_PREDICT, predict_runs, checking, n_checking)
+                runner(ctx, COMPONENT_PREDICT, predict_runs, behind, checking, n_checking)
+                predict_runs += 1
                 following = i + 1
                 q = 0
                 while q < n_checking:
                     t = checking[q]
-                    predict_runs[t] += 1
                     prediction = access(ctx, READ_PREDICTION, t, x_valid, 0, 0.0)
                     y = y_valid[t, i]
                     if g_classification:
                         error = 0.0 if (y > 0.5) == (prediction > 0.0) else 1.0
                     else:
                         error = y - prediction
-                    if epoch == 0 and recorded[t] < capacity:
+                    if recording and recorded[t] < capacity:
                         errors[t, recorded[t]] = abs(error)
                         recorded[t] += 1
                         counts[t, COUNT_VALID_RECORDED] += 1
                     if not abs(error) <= max_abs_error:
+                        behind[t] += g_valid - following
                         n_checking -= 1
                         checking[q] = checking[n_checking]
                     else:
@@ -240,7 +245,7 @@ def run_lockstep(
         for q in range(n_active):
             t = active[q]
             fitness[t] = best[t]
-            counts[t, COUNT_LEARN_STEPS] = learn_runs[t]
+            counts[t, COUNT_LEARN_STEPS] = learn_runs
 
 
 # ---- the Python-level API ---------------------------------------------------------------------

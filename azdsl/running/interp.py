@@ -141,13 +141,15 @@ def runner(ctx: Machine, component: int, execution: int, x: FloatArray, y: float
     return float(memory.read(PREDICTION))
 
 
-def lockstep_runner(ctx: list[Machine], component: int, executions: npt.NDArray[np.int64],
-                    tasks: npt.NDArray[np.int64], n: int) -> None:
+def lockstep_runner(ctx: list[Machine], component: int, execution: int,
+                    behind: npt.NDArray[np.int64], tasks: npt.NDArray[np.int64],
+                    n: int) -> None:
     """evaluate.run_lockstep's runner: ctx[t] is task t's Machine."""
     for q in range(n):
-        machine = ctx[tasks[q]]
-        run_component(machine.program, machine.memory, component, int(executions[tasks[q]]),
-                      machine.stream, machine.ordinals)
+        t = tasks[q]
+        machine = ctx[t]
+        run_component(machine.program, machine.memory, component,
+                      int(execution - behind[t]), machine.stream, machine.ordinals)
 
 
 def access(ctx: list[Machine], action: int, t: int, xs: FloatArray, row: int,

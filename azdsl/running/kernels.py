@@ -8,16 +8,13 @@ mixing uint64 with int64 promotes to float64, so every constant and argument is 
 from __future__ import annotations
 
 import math
-import os
+from functools import cache
 from typing import Any
 
-# Intel's SVML, when installed, gives Numba's vectorised loops their own log/cos/exp, which
-# differ from the C library's in the last bit: the backends would no longer agree with the
-# reference interpreter. (Effective when azdsl imports Numba first; tests check agreement.)
-os.environ.setdefault("NUMBA_DISABLE_INTEL_SVML", "1")
-
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from azdsl.language import liveness
@@ -136,3 +133,21 @@ def _pointer_intrinsic(name: str, element: Any) -> Any:
 float_ptr = _pointer_intrinsic("float_ptr", types.float64)
 int_ptr = _pointer_intrinsic("int_ptr", types.int64)
 uint_ptr = _pointer_intrinsic("uint_ptr", types.uint64)
+
+
+@cache
+def stack_buffer(size: int) -> Any:
+    """An intrinsic `() -> pointer` to `size` float64s on the calling function's stack
+    (allocated once, in its entry block). The VM copies instruction inputs there: the
+    compiler knows such a buffer is no cell of the memory, so it may vectorise the op."""
+
+    def typer(typingctx: Any) -> Any:
+        pointer = types.CPointer(types.float64)  # type: ignore[no-untyped-call]
+
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            return cgutils.alloca_once(builder, ir.DoubleType(), size=size)  # type: ignore[no-untyped-call]
+
+        return pointer(), codegen
+
+    typer.__name__ = typer.__qualname__ = f"stack_buffer_{size}"
+    return intrinsic(typer)

@@ -7,7 +7,8 @@ as plain Python too, and hold it to the Program-level oracle under tests/):
   child's draws are a pure function of its stream key and their count, so any individual can
   be replayed from its key alone (lineage) and no generator state needs saving.
 - `mutate_into`: the eight mutation types on array programs (language.rows), recording what they
-  did; `random_into`: a fresh random program (initial programs, random search).
+  did; `random_into`: a fresh random program (initial programs, random search), and
+  `keep_fixed_into` to keep the fixed components of a given initial program.
 - `prune_lower`: the live code (liveness.live_rows) lowered to the VM's rows, and a 128-bit key
   of it with cells renamed as simplify.simplify renames them (for the structural memo: equal
   keys mean equal simplified programs, which score alike).
@@ -280,6 +281,35 @@ def random_into(
             op = allowed[c, int(draw(d) * n_allowed[c])] if n_allowed[c] > 0 else 0
             _fresh(op, rows, lits, at, t_out, t_arity, t_in, t_nlit, t_init, mem, dim, d)
             at += 1
+
+
+@njit(cache=True)
+def keep_fixed_into(rows: Arr, lits: Arr, n: Arr, n_allowed: Arr, base_rows: Arr,
+                    base_lits: Arr, base_n: Arr) -> None:
+    """Components without ops replaced by the base program's (random search from a given
+    initial program: the fixed components are the initial program's, as in its population);
+    the others kept. Draws nothing."""
+    total = n[0] + n[1] + n[2]
+    drawn_rows = rows[:total].copy()
+    drawn_lits = lits[:total].copy()
+    at = 0
+    src = 0
+    base = 0
+    for c in range(3):
+        drawn = n[c]
+        if n_allowed[c] == 0:
+            for r in range(base_n[c]):
+                rows[at] = base_rows[base + r]
+                lits[at] = base_lits[base + r]
+                at += 1
+            n[c] = base_n[c]
+        else:
+            for r in range(drawn):
+                rows[at] = drawn_rows[src + r]
+                lits[at] = drawn_lits[src + r]
+                at += 1
+        src += drawn
+        base += base_n[c]
 
 
 @njit(cache=True)

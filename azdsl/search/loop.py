@@ -29,6 +29,7 @@ from azdsl.search.kernel import (
     fec_insert,
     fec_lookup,
     hurdle_passes,
+    keep_fixed_into,
     memo_slot,
     mutate_into,
     node_add,
@@ -252,6 +253,8 @@ def run_chunk(limit: int, counters: Any, budget: Any, random_search: bool, keys:
             d[0] = stream(mutation_base, k)
             random_into(cr, cl, cn, d, t_out, t_arity, t_in, t_nlit, t_init, mem, allowed,
                         n_allowed, init_sizes, dim)
+            if init_kind == INIT_PROGRAM:
+                keep_fixed_into(cr, cl, cn, n_allowed, i_rows, i_lits, i_n)
         else:
             # The tournament: slots uniform with replacement, the fittest wins (the first
             # drawn on ties).
