@@ -29,6 +29,7 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "plot",
     "compare",
+    "experiment",
     "examples",
     "docs",
 )

@@ -104,6 +104,12 @@ def seed64(seed: int, experiment: int, *key: int) -> int:
     return int(low) | (int(high) << 32)
 
 
+def final_seed(seed: int) -> int:
+    """The evaluation seed of a run's final score on T_final (root seed `seed`): a program
+    scored with it starts from the random draws the run's final program started from."""
+    return seed64(seed, _FINAL_EXPERIMENT, _SELECT)
+
+
 def make_tasks(task_set: TaskSet, draw: np.random.Generator | None) -> list[Task]:
     """The tasks of a set; with `draw` and `randomize`, fresh uint32 seeds for every task."""
     specs = task_set.specs
@@ -560,7 +566,7 @@ class Search:
     def _final(self) -> None:
         assert self.chosen is not None
         tasks = make_tasks(self.config.final_tasks, None)
-        seed = seed64(self.seed, _FINAL_EXPERIMENT, _SELECT)
+        seed = final_seed(self.seed)
         simplified = simplify(self.chosen)
         evaluation = evaluate(simplified, tasks, seed=seed, backend=self.backend,
                               max_abs_error=self.config.max_abs_error)

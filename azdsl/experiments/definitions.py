@@ -1,0 +1,160 @@
+"""The experiments `azdsl experiment` ships: their cells, their seeds and what success is.
+
+A cell is one shipped config (examples/), possibly with keys overridden (`search.method =
+"random"` for the random-search half of Fig. 4); every seed of a cell is one independent run.
+Success is judged per run from its report: on the select fitness (Fig. 4) or against a
+reference program's fitness on the same final tasks (the backprop rediscovery).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from azdsl.errors import AzdslError
+from azdsl.limits import SEED_LIMIT
+
+EVOLUTION, RANDOM = "evolution", "random"
+MAX_SEEDS = 10_000  # seeds of one command: far more than a run of this kind can afford
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One config of an experiment, run for every seed into DIR/<name>/seed-<n>/."""
+
+    name: str
+    config: str  # a shipped config, by its file name in examples/
+    overrides: tuple[tuple[str, Any], ...] = ()  # (dotted key, value), applied to its TOML
+    problem: str = ""  # cells of one problem searched by different methods are compared
+    method: str = EVOLUTION
+
+
+@dataclass(frozen=True)
+class SelectAbove:
+    """Success: the run's chosen program's select fitness is strictly above `threshold`."""
+
+    threshold: float
+
+    def describe(self) -> str:
+        return f"select fitness > {self.threshold}"
+
+
+@dataclass(frozen=True)
+class NearReference:
+    """Success: the run's final fitness is at least `reference`'s (a shipped program scored on
+    the run's own final tasks, with the evaluation seed of the run's final score) minus
+    `margin`."""
+
+    reference: str  # a shipped program, by its file name in examples/
+    margin: float
+
+    def describe(self) -> str:
+        return (f"final fitness >= {self.reference}'s final fitness on the same final tasks "
+                f"- {self.margin}")
+
+
+Success = SelectAbove | NearReference
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    title: str
+    reproduces: str  # what of the paper (or the issue) it reproduces, one sentence
+    cells: tuple[Cell, ...]
+    success: Success
+    seeds: tuple[int, ...]  # the seeds run when --seeds is not given
+
+    def cell(self, name: str) -> Cell:
+        for cell in self.cells:
+            if cell.name == name:
+                return cell
+        raise KeyError(name)
+
+    def compared(self) -> list[tuple[str, Cell, Cell]]:
+        """(problem, evolution cell, random cell) for every problem searched both ways."""
+        pairs = []
+        for cell in self.cells:
+            if cell.method != EVOLUTION:
+                continue
+            other = [c for c in self.cells if c.problem == cell.problem and c.method == RANDOM]
+            if other:
+                pairs.append((cell.problem, cell, other[0]))
+        return pairs
+
+
+def _fig4_cells() -> tuple[Cell, ...]:
+    cells = []
+    for task in ("linear", "affine"):
+        for setting, label in (("learning_only", "learning-only"), ("full", "full")):
+            problem = f"{task}-{label}"
+            config = f"fig4_{task}_{setting}.toml"
+            cells.append(Cell(f"{problem}-{EVOLUTION}", config, (), problem, EVOLUTION))
+            cells.append(Cell(f"{problem}-{RANDOM}", config, (("search.method", RANDOM),),
+                              problem, RANDOM))
+    return tuple(cells)
+
+
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
+    Experiment(
+        "fig4", "Evolution against random search (the paper's Fig. 4)",
+        "the paper's comparison of regularized evolution with random search on linear and "
+        "affine regression, each 'learning only' (Setup and Predict fixed to the forward "
+        "pass, Learn searched) and 'full algorithm' (all three components from random "
+        "programs), at equal numbers of individuals",
+        _fig4_cells(), SelectAbove(0.9999), tuple(range(1, 11))),
+    Experiment(
+        "backprop", "Rediscovering backpropagation (learning only)",
+        "the paper's rediscovery of a 2-layer network trained by backpropagation: nonlinear "
+        "teacher tasks, Setup and Predict fixed to neural_net.az's, Learn evolved from an "
+        "empty component",
+        (Cell("learn-from-empty", "backprop.toml"),),
+        NearReference("neural_net.az", 0.01), tuple(range(1, 6))),
+    Experiment(
+        "backprop-full", "The full algorithm on nonlinear tasks (stretch)",
+        "the paper's harder setting: Setup, Predict and Learn all evolved from empty "
+        "programs on the nonlinear teacher tasks",
+        (Cell("full-from-empty", "backprop_full.toml"),),
+        NearReference("neural_net.az", 0.01), tuple(range(1, 6))),
+)}
+
+
+def experiment(name: str) -> Experiment:
+    """The shipped experiment `name`; AzdslError naming the others otherwise."""
+    found = EXPERIMENTS.get(name)
+    if found is None:
+        raise AzdslError(f"no experiment {name!r}; the experiments are: "
+                         f"{', '.join(EXPERIMENTS)} (`azdsl experiment --list` describes them)")
+    return found
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """Seeds from `1-10`, `3`, `1,4,7-9`: sorted, each once; ValueError saying what is wrong."""
+    seeds: set[int] = set()
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        try:
+            first = int(low)
+            last = int(high) if dash else first
+        except ValueError:
+            raise ValueError(f"not a seed or a range of seeds (such as 1-10): {part.strip()!r}"
+                             ) from None
+        if not 0 <= first <= last < SEED_LIMIT:
+            raise ValueError(f"{part.strip()!r}: seeds are integers in [0, 2**63), a range "
+                             "runs from low to high")
+        if last - first + len(seeds) >= MAX_SEEDS:
+            raise ValueError(f"more than {MAX_SEEDS:,} seeds")
+        seeds.update(range(first, last + 1))
+    return tuple(sorted(seeds))
+
+
+def format_seeds(seeds: Sequence[int]) -> str:
+    """Seeds as ranges: `1-10,12`."""
+    ranges: list[list[int]] = []
+    for seed in sorted(set(seeds)):
+        if ranges and seed == ranges[-1][1] + 1:
+            ranges[-1][1] = seed
+        else:
+            ranges.append([seed, seed])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
