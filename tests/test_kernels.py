@@ -153,3 +153,11 @@ def test_numba_settings_hold_whoever_imports_numba_first() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=env, check=True)
     assert done.stdout.split() == ["1", "1"]
+
+
+def test_data_address_is_the_array_data_pointer() -> None:
+    from numba import njit
+
+    array = np.arange(5.0)
+    address = njit(lambda a: kernels.data_address(a[2:]))(array)
+    assert address == array.ctypes.data + 2 * array.itemsize
