@@ -38,7 +38,6 @@ from azdsl.errors import AzdslError
 from azdsl.experiments import results
 from azdsl.experiments.configs import CellConfig, cell_config, differences
 from azdsl.experiments.definitions import Experiment, format_seeds
-from azdsl.language.program import Program
 from azdsl.progress import Tee
 from azdsl.runfolder import (
     CONFIG,
@@ -53,6 +52,7 @@ from azdsl.runfolder import (
     read_text,
     write_atomic,
 )
+from azdsl.search.evolve import NoHooks  # runner runs searches: Numba is loaded anyway
 
 MANIFEST = "experiment.json"
 MANIFEST_FORMAT = "azdsl-experiment"
@@ -111,7 +111,7 @@ def state(run: Run) -> str:
 # ---- one run ----------------------------------------------------------------------------------
 
 
-class CpuLedger:
+class CpuLedger(NoHooks):
     """cpu.json beside a run's files: CPU seconds of every session that ran it, saved at each
     checkpoint (a session killed later loses only what its replay redoes)."""
 
@@ -134,17 +134,8 @@ class CpuLedger:
             "sessions": self.sessions}) + "\n")
 
     # the search's hooks: only checkpoints matter here
-    def progress(self, record: dict[str, Any]) -> None:
-        pass
-
     def checkpoint(self, state: dict[str, Any]) -> None:
         self.save()
-
-    def best(self, program: Program, fitness: float) -> None:
-        pass
-
-    def experiment(self, record: dict[str, Any]) -> None:
-        pass
 
 
 @contextlib.contextmanager
@@ -192,7 +183,7 @@ def _clear_unstarted(folder: Path) -> None:
 def _open(run: Run) -> tuple[Any, RunFolder, dict[str, Any]] | None:
     """The run's search and folder: made afresh, or restored from the folder's last
     checkpoint; None for a finished run."""
-    from azdsl.search.evolve import NoHooks, Search
+    from azdsl.search.evolve import Search
 
     if state(run) == "finished":
         return None
@@ -317,7 +308,7 @@ class Status:
         self.say(f"{self.done}/{self.total} runs done; running: " + "; ".join(parts))
 
 
-class _Heartbeat:
+class _Heartbeat(NoHooks):
     """Hooks for a run in the driver's process: the status line on its progress reports."""
 
     def __init__(self, status: Status, run: Run) -> None:
@@ -325,15 +316,6 @@ class _Heartbeat:
 
     def progress(self, record: dict[str, Any]) -> None:
         self.status.running([self.run])
-
-    def checkpoint(self, state: dict[str, Any]) -> None:
-        pass
-
-    def best(self, program: Program, fitness: float) -> None:
-        pass
-
-    def experiment(self, record: dict[str, Any]) -> None:
-        pass
 
 
 @dataclass
