@@ -3,7 +3,9 @@
 The pipeline, one subpackage per stage: azdsl.language (the op table, programs, text),
 azdsl.running (tasks, the evaluation protocol, the backends), azdsl.search (mutation, the
 per-child step, experiments, lineage), azdsl.scale (islands on every core or on Ray), and the
-command line on top (azdsl.cli, azdsl.commands).
+command line on top (azdsl.cli, azdsl.commands). From Python (docs/python.md): `evolve` runs a
+search and returns its Result (hall of fame and front included), and azdsl.estimators holds
+scikit-learn estimators that evolve an algorithm on the user's arrays.
 """
 
 from __future__ import annotations
@@ -26,11 +28,20 @@ _LAZY = {
     "mutate": "azdsl.search.mutate",
     "random_program": "azdsl.search.mutate",
     "Search": "azdsl.search.evolve",
+    "STOP": "azdsl.search.evolve",
+    "evolve": "azdsl.search.evolve",
+    "pareto_front": "azdsl.search.hall_of_fame",
+    "EvolvedRegressor": "azdsl.estimators",
+    "EvolvedClassifier": "azdsl.estimators",
+    "register_op": "azdsl.extend",
+    "register_task_kind": "azdsl.extend",
+    "load_extensions": "azdsl.extend",
 }
 
 
-__all__ = ["Algorithm", "MutationConfig", "Search", "evaluate", "mutate", "parse",
-           "random_program", "simplify", "unparse"]
+__all__ = ["STOP", "Algorithm", "EvolvedClassifier", "EvolvedRegressor", "MutationConfig",
+           "Search", "evaluate", "evolve", "load_extensions", "mutate", "pareto_front", "parse",
+           "random_program", "register_op", "register_task_kind", "simplify", "unparse"]
 
 
 def __getattr__(name: str) -> Any:

@@ -17,8 +17,11 @@ def resource(*parts: str) -> Path:
 
 def first_comment(file: Path) -> str:
     """A shipped file's first `#` line, without the marks: a Markdown page's title, an
-    example's one-line description."""
-    for line in file.read_text(encoding="utf-8").splitlines():
+    example's one-line description (a Python module's: its docstring's first line)."""
+    lines = file.read_text(encoding="utf-8").splitlines()
+    if file.suffix == ".py":
+        return lines[0].strip().strip('"').strip() if lines else ""
+    for line in lines:
         if line.startswith("#"):
             return line.lstrip("#").strip()
     return ""

@@ -11,6 +11,8 @@ Layout of DIR:
   lineage.json       per finished experiment, the ancestry of its best program: its first
                      program's text and one row per individual from there to the best
                      (azdsl.search.lineage; format and version keys, the row fields named)
+  hall_of_fame.json  the best distinct programs so far with fitness, live size and where they
+                     appeared, and their fitness-vs-size front (azdsl.search.hall_of_fame)
   report.json / report.txt   when the run is finished (report.json has format and version)
 
 `azdsl resume DIR` restores the last checkpoint, cuts progress.jsonl back to the reports it
@@ -41,6 +43,7 @@ from azdsl.language.printer import unparse
 from azdsl.language.program import Program
 from azdsl.limits import SEED_LIMIT
 from azdsl.running.evaluate import SEARCH_BACKENDS
+from azdsl.search import hall_of_fame as hof
 from azdsl.search.config import Config, ProgramFile, parse_config
 from azdsl.search.evolve import Result, Search
 from azdsl.search.lineage import lineage_document
@@ -48,6 +51,7 @@ from azdsl.search.lineage import lineage_document
 RUN_FORMAT = "azdsl-run"
 CHECKPOINT_FORMAT = "azdsl-checkpoint"
 REPORT_FORMAT = "azdsl-report"
+PROGRESS_FORMAT = "azdsl-progress"  # every line of progress.jsonl
 CHECKPOINT_VERSION = 2  # 1: a header line, then the state on the next line
 VERSION = 1
 
@@ -60,6 +64,7 @@ PREVIOUS = "checkpoint.prev.json"
 REPORT_JSON = "report.json"
 REPORT_TEXT = "report.txt"
 LINEAGE = "lineage.json"
+HALL_OF_FAME = "hall_of_fame.json"
 
 
 class RunError(ConfigError):
@@ -292,7 +297,9 @@ class RunFolder:
     def progress(self, record: dict[str, Any]) -> None:
         try:
             with self.progress_file.open("a") as handle:
-                handle.write(json.dumps(record) + "\n")
+                # each record names its format, so a line read alone says what it is
+                handle.write(json.dumps({"format": PROGRESS_FORMAT, "version": VERSION,
+                                         **record}) + "\n")
         except OSError as exc:  # a part of a line is dropped when the run is resumed
             raise WriteError(f"{self.progress_file}: cannot write "
                              f"({exc.strerror or exc})") from None
@@ -300,6 +307,12 @@ class RunFolder:
     def checkpoint(self, state: dict[str, Any]) -> None:
         write_atomic(self.path / CHECKPOINT, encode_checkpoint(state),
                      keep=self.path / PREVIOUS, tmp=self.path / f".{CHECKPOINT}.tmp")
+        # hall_of_fame.json: the state's, rewritten when an experiment's end changed it
+        fame = state.get("hall_of_fame") or []
+        if fame and fame != getattr(self, "_fame_written", None):
+            write_atomic(self.path / HALL_OF_FAME, json.dumps(hof.document(fame), indent=1)
+                         + "\n")
+            self._fame_written = fame
 
     def best(self, program: Program, fitness: float) -> None:
         write_atomic(self.path / BEST, unparse(program))
@@ -362,6 +375,8 @@ def report_data(search: Search, result: Result, run: dict[str, Any]) -> dict[str
         # "" when the config has its own select / final tasks, else what stood in for them
         "select_tasks_stand_in": search.config.select_tasks.scored_on("select_tasks"),
         "final_tasks_stand_in": search.config.final_tasks.scored_on("final_tasks"),
+        # the hall of fame's fitness-vs-size front (all of it in hall_of_fame.json)
+        "front": [e.to_json() for e in result.pareto_front()],
     }
 
 
@@ -390,6 +405,12 @@ def report_text(report: dict[str, Any]) -> str:
         "the program (simplified):",
         report["simplified"].rstrip("\n"),
     ]
+    front = report.get("front") or []
+    if len(front) > 1:  # simpler programs than the fittest: worth a look
+        lines += ["", "simpler programs (the hall of fame's fitness-vs-size front):",
+                  "live size  search fitness  experiment  individual"]
+        lines += [f"{e['size']:>9}  {e['fitness']:>14.6f}  {e['experiment']:>10}  "
+                  f"{e['individual']:>10}" for e in front]
     return "\n".join(lines) + "\n"
 
 

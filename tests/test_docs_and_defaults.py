@@ -104,7 +104,8 @@ def test_no_link_leaves_the_repository() -> None:
 
 def test_examples_list_print_and_copy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     shipped = sorted(p.name for p in (ROOT / "examples").iterdir()
-                     if p.suffix in (".az", ".toml"))
+                     if p.suffix in (".az", ".toml", ".py"))
+    assert "softsign_ops.py" in shipped  # softsign.toml's extension travels with it
     assert main(["examples"]) == 0
     listed = capsys.readouterr().out
     assert all(name in listed for name in shipped)

@@ -197,8 +197,7 @@ import dataclasses, importlib, sys
 import azdsl.language.ops as ops
 row = dataclasses.replace(ops.OPS_BY_CODE[7], code=len(ops.OPS), name="SCALAR_SOFTPLUS",
                           func="softplus", doc="log(1 + e^x)")
-ops.OPS = ops.OPS + (row,)
-ops.OPS_BY_CODE[row.code] = row
+ops.add_op(row)  # what azdsl.extend.register_op ends with, once it has checked the row
 importlib.reload(sys.modules["azdsl.language.spelling"])
 parser = importlib.reload(sys.modules["azdsl.language.parse"])
 from azdsl.language.printer import unparse

@@ -222,7 +222,7 @@ def test_truncated_idx_file_is_a_config_error(tmp_path: Path) -> None:
 
 def test_missing_data_path_and_unknown_dataset() -> None:
     with pytest.raises(ConfigError, match="needs a data path"):
-        T.load_images("mnist", None)
+        T.load_images("fashion_mnist", None)
     with pytest.raises(ConfigError, match="unknown data set"):
         T.load_images("imagenet", "/tmp")
 

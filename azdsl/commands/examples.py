@@ -1,5 +1,6 @@
-"""`azdsl examples [--copy DIR]`: the example programs (.az) and configs (.toml) shipped with
-the package: list them, print one, or copy them all into a folder to edit."""
+"""`azdsl examples [--copy DIR]`: the example programs (.az), configs (.toml) and extension
+modules (.py, which configs name) shipped with the package: list them, print one, or copy them
+all into a folder to edit."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from azdsl.resources import first_comment, resource
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "examples", help="list, print or copy the example programs and configs",
-        description="The example programs (.az) and experiment configs (.toml) shipped with "
-        "azdsl. Without arguments, list them with their paths.")
+        description="The example programs (.az), experiment configs (.toml) and extension "
+        "modules (.py, named by configs' [extensions]) shipped with azdsl. Without arguments, "
+        "list them with their paths.")
     p.add_argument("name", nargs="?", metavar="NAME", help="print this example (e.g. "
                    "linear_sgd.az)")
     p.add_argument("--copy", metavar="DIR",
@@ -26,9 +28,12 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+EXAMPLE_SUFFIXES = (".az", ".toml", ".py")  # a config may name a .py extension beside it
+
+
 def example_files() -> list[Path]:
     folder = resource("examples")
-    return sorted(p for p in folder.iterdir() if p.suffix in (".az", ".toml"))
+    return sorted(p for p in folder.iterdir() if p.suffix in EXAMPLE_SUFFIXES)
 
 
 

@@ -70,6 +70,15 @@ def cell_config(cell: Cell, budget_scale: float = 1.0) -> CellConfig:
     return CellConfig(head + toml_text(data), source)
 
 
+def shipped_program(name: str) -> Any:
+    """A program of examples/, by its file name, simplified (as references are scored)."""
+    from azdsl.language.parse import parse
+    from azdsl.language.simplify import simplify
+
+    file = resource("examples", name)
+    return simplify(parse(file.read_text(encoding="utf-8"), str(file)))
+
+
 def differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     """The dotted keys whose values differ between two configs' data."""
     found = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from azdsl.errors import AzdslError
@@ -48,10 +49,13 @@ class NearReference:
 
     reference: str  # a shipped program, by its file name in examples/
     margin: float
+    tuned: bool = False  # the reference's learning rate tuned on the run's select tasks first
 
     def describe(self) -> str:
-        return (f"final fitness >= {self.reference}'s final fitness on the same final tasks "
-                f"- {self.margin}")
+        tuned = (" (its learning rate tuned on the select tasks)" if self.tuned else "")
+        margin = f" - {self.margin}" if self.margin else ""
+        return (f"final fitness >= {self.reference}'s final fitness{tuned} on the same final "
+                f"tasks{margin}")
 
 
 Success = SelectAbove | NearReference
@@ -65,6 +69,11 @@ class Experiment:
     cells: tuple[Cell, ...]
     success: Success
     seeds: tuple[int, ...]  # the seeds run when --seeds is not given
+    # Shipped programs (examples/), learning rates tuned per column, scored beside the cells'
+    # programs in the transfer matrix; with `transfer`, every cell's programs are scored on
+    # every cell's final tasks (azdsl.experiments.transfer).
+    transfer: bool = False
+    baselines: tuple[str, ...] = ()
 
     def cell(self, name: str) -> Cell:
         for cell in self.cells:
@@ -118,6 +127,47 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
         (Cell("full-from-empty", "backprop_full.toml"),),
         NearReference("neural_net.az", 0.01), tuple(range(1, 6))),
 )}
+
+
+def _adapt_cells() -> tuple[Cell, ...]:
+    """The task variants of the adaptation experiment, each searched as images_from_empty.toml
+    is: only the three task tables differ (the same keys in each)."""
+    variants = (
+        ("standard", ()),
+        ("few-examples", (("num_train", 20), ("epochs", 20))),
+        ("fast-training", (("num_train", 25),)),
+        ("mnist", (("dataset", "mnist"),)),
+    )
+    return tuple(
+        Cell(name, "images_from_empty.toml",
+             tuple((f"{table}.{key}", value) for table in TASK_TABLES for key, value in keys),
+             problem=name)
+        for name, keys in variants)
+
+
+TASK_TABLES = ("search_tasks", "select_tasks", "final_tasks")
+
+EXPERIMENTS.update({e.name: e for e in (
+    Experiment(
+        "images", "From empty programs on projected binary digits",
+        "the paper's search from empty programs on projected binary image tasks, whose best "
+        "algorithm beat tuned logistic regression and a tuned 2-layer network",
+        (Cell("digits-from-empty", "images_from_empty.toml"),),
+        NearReference("logistic_sgd.az", 0.0, tuned=True), tuple(range(1, 4)),
+        transfer=False),
+    Experiment(
+        "adapt", "Evolution adapting to the task",
+        "the paper's adaptation experiment: the same search from empty programs on task "
+        "variants (few training examples over many epochs, fast training with few steps, "
+        "another data set), each evolved program then scored on every variant",
+        _adapt_cells(), NearReference("logistic_sgd.az", 0.0, tuned=True), (1, 2),
+        transfer=True, baselines=("logistic_sgd.az", "neural_net.az")),
+)})
+
+
+def seed_folder(out: Path, cell: Cell, seed: int) -> Path:
+    """Where the run of `cell` with root seed `seed` lives in the experiment folder `out`."""
+    return out / cell.name / f"seed-{seed}"
 
 
 def experiment(name: str) -> Experiment:

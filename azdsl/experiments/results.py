@@ -19,7 +19,8 @@ from typing import Any
 
 from azdsl import __version__
 from azdsl.errors import AzdslError
-from azdsl.experiments.configs import cell_config
+from azdsl.experiments import transfer
+from azdsl.experiments.configs import cell_config, shipped_program
 from azdsl.experiments.definitions import (
     EVOLUTION,
     RANDOM,
@@ -28,6 +29,7 @@ from azdsl.experiments.definitions import (
     SelectAbove,
     Success,
     format_seeds,
+    seed_folder,
 )
 from azdsl.runfolder import PROGRESS, REPORT_FORMAT, REPORT_JSON, RunFolder, write_atomic
 
@@ -39,10 +41,6 @@ CPU = "cpu.json"  # the CPU seconds of the sessions that ran a seed (azdsl.exper
 
 # A seed's status.
 FINISHED, UNFINISHED, NOT_STARTED, FAILED = "finished", "unfinished", "not started", "error"
-
-
-def seed_folder(out: Path, cell: Cell, seed: int) -> Path:
-    return out / cell.name / f"seed-{seed}"
 
 
 def read_json_file(path: Path) -> Any:
@@ -78,30 +76,33 @@ class References:
     random draws); computed once per run folder."""
 
     def __init__(self) -> None:
-        self._known: dict[tuple[Path, str], float] = {}
+        self._known: dict[tuple[Path, str, bool], float] = {}
 
-    def fitness(self, folder: Path, reference: str) -> float:
-        key = (folder.resolve(), reference)
+    def fitness(self, folder: Path, reference: str, tuned: bool = False) -> float:
+        key = (folder.resolve(), reference, tuned)
         if key not in self._known:
-            self._known[key] = _reference_fitness(folder, reference)
+            self._known[key] = _reference_fitness(folder, reference, tuned)
         return self._known[key]
 
 
-def _reference_fitness(folder: Path, reference: str) -> float:
-    from azdsl.language.parse import parse
-    from azdsl.language.simplify import simplify
-    from azdsl.resources import resource
+def _reference_fitness(folder: Path, reference: str, tuned: bool) -> float:
+    from azdsl.running.compare import DEFAULT_GRID, tune, with_learning_rate
     from azdsl.running.evaluate import evaluate
     from azdsl.search.evolve import final_seed, make_tasks
 
     run = RunFolder(folder)
     info = run.read_run()
     config = run.load_config(info)
-
-    file = resource("examples", reference)
-    program = simplify(parse(file.read_text(encoding="utf-8"), str(file)))
+    program = shipped_program(reference)
+    seed = final_seed(info["seed"])
+    if tuned:  # as `azdsl compare` tunes it: the grid and its own rate, on the select tasks
+        position, rate, _ = tune(program, make_tasks(config.select_tasks, None), DEFAULT_GRID,
+                                 seed=seed, backend=info["backend"],
+                                 max_abs_error=config.max_abs_error)
+        if position is not None and rate is not None:
+            program = with_learning_rate(program, position, rate)
     tasks = make_tasks(config.final_tasks, None)
-    return evaluate(program, tasks, seed=final_seed(info["seed"]), backend=info["backend"],
+    return evaluate(program, tasks, seed=seed, backend=info["backend"],
                     max_abs_error=config.max_abs_error).fitness
 
 
@@ -152,7 +153,7 @@ def _success(success: Success, record: dict[str, Any], folder: Path,
     if isinstance(success, SelectAbove):
         return bool(record["select_fitness"] > success.threshold)
     try:
-        reference = references.fitness(folder, success.reference)
+        reference = references.fitness(folder, success.reference, success.tuned)
     except AzdslError as exc:
         record["status"] = FAILED
         record["error"] = f"the reference {success.reference} could not be scored: {exc}"
@@ -202,7 +203,7 @@ def collect(experiment: Experiment, out: Path, seeds: Sequence[int], budget_scal
                            EVOLUTION: {"successes": a["successes"], "finished": a["finished"]},
                            RANDOM: {"successes": b["successes"], "finished": b["finished"]},
                            "ratio": ratio})
-    return {
+    document = {
         "format": RESULTS_FORMAT, "version": RESULTS_VERSION,
         "experiment": experiment.name, "title": experiment.title,
         "reproduces": experiment.reproduces, "success": experiment.success.describe(),
@@ -213,6 +214,9 @@ def collect(experiment: Experiment, out: Path, seeds: Sequence[int], budget_scal
         "cpu_seconds": round(sum(c["cpu_seconds"] for c in cells), 1),
         "cells": cells, "comparison": comparison,
     }
+    if experiment.transfer:
+        document["transfer"] = transfer.matrix(experiment, out, budget_scale, cells)
+    return document
 
 
 def machine() -> dict[str, Any]:
@@ -312,6 +316,8 @@ def markdown(d: Mapping[str, Any]) -> str:
                 row += f" {_fitness(r.get('reference_fitness'))} |"
             lines.append(row + f" {_count(r.get('individuals'))} | "
                                f"{_seconds(r['cpu_seconds'])} |")
+    if "transfer" in d:
+        lines += transfer.markdown(d["transfer"])
     failed = [(c["cell"], r) for c in d["cells"] for r in c["seeds"] if r.get("error")]
     if failed:
         lines += ["", "## Errors", ""]

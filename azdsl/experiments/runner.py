@@ -12,7 +12,8 @@ Runs go to `jobs` worker processes (one run each, single-process; with one job t
 this process). A worker stops at a checkpoint when the driver asks or when the driver is gone
 (its control pipe closes), so a killed driver leaves no worker searching. DIR/.lock keeps a
 second driver out of the folder, and DIR/<cell>/.seed-<n>.lock a second process out of a run.
-After every finished run the driver rewrites DIR/results.json and DIR/results.md.
+After every finished run the driver rewrites DIR/results.json and DIR/results.md, and at
+the end of the command draws DIR/results.png and .svg (azdsl.experiments.figure).
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ from typing import Any, TextIO
 
 from azdsl import __version__
 from azdsl.errors import AzdslError
-from azdsl.experiments import results
+from azdsl.experiments import figure, results
 from azdsl.experiments.configs import CellConfig, cell_config, differences
-from azdsl.experiments.definitions import Experiment, format_seeds
+from azdsl.experiments.definitions import Experiment, format_seeds, seed_folder
 from azdsl.progress import Tee
 from azdsl.runfolder import (
     CONFIG,
@@ -96,7 +97,7 @@ def plan(experiment: Experiment, out: Path, seeds: Sequence[int], budget_scale: 
         config = cell_config(cell, budget_scale)
         config.parse(f"{cell.config} (cell {cell.name})")  # a config error before any run
         configs[cell.name] = config
-    return [Run(cell.name, seed, results.seed_folder(out, cell, seed), configs[cell.name])
+    return [Run(cell.name, seed, seed_folder(out, cell, seed), configs[cell.name])
             for seed in seeds for cell in experiment.cells]
 
 
@@ -370,6 +371,9 @@ class Driver:
             session = self._parallel if jobs > 1 else self._inline
             stopped = session(todo, jobs, stop)
             markdown = self.write_results()
+            drawn = figure.write_figure(self.out, self._last)
+            if drawn:
+                self.status.say(f"figure: {', '.join(str(path) for path in drawn)}")
         left = sum(1 for run in self.runs if state(run) != "finished")
         return Summary(markdown, dict(self.errors), stopped, left)
 

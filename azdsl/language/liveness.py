@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import numpy.typing as npt
 
-from azdsl.language.ops import OPS, Form, LitType
+from azdsl.language.ops import OPS, Form, LitType, on_table_change
 from azdsl.language.program import Program
 from azdsl.language.rows import KIND_SHIFT, IntArray, encoded
 
@@ -24,9 +24,19 @@ BoolArray = npt.NDArray[np.bool_]
 
 # Per op code: a write of one coordinate (`v[i] = c`, `m[i, j] = c`), which keeps the rest of
 # its output cell alive.
-PARTIAL_WRITE = np.array([op.form is Form.CONST and op.out is not None
-                          and any(lit.type is LitType.INDEX for lit in op.literals)
-                          for op in OPS], dtype=np.bool_)
+def _partial_writes() -> BoolArray:
+    return np.array([op.form is Form.CONST and op.out is not None
+                     and any(lit.type is LitType.INDEX for lit in op.literals)
+                     for op in OPS], dtype=np.bool_)
+
+
+PARTIAL_WRITE = _partial_writes()
+
+
+@on_table_change
+def _rebuild() -> None:
+    global PARTIAL_WRITE
+    PARTIAL_WRITE = _partial_writes()
 
 
 def live_rows(rows: IntArray, n: IntArray, cell_base: IntArray, partial: BoolArray,

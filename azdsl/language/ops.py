@@ -10,11 +10,17 @@ cells (`O[k]`, `A[i, j]` index into vectors and matrices), `$name` is a literal,
 size, `KEY` the random key of this execution, `tv` / `tm` scratch vector / matrix for results
 that must be computed before they are stored (aliasing), and the helpers of azdsl.running.kernels
 (`uniform01`, `gauss01`, `nan_min`, `nan_max`, `heaviside_scalar`, `heaviside_strict`).
+
+The built-in rows keep codes 0..64 for good (checkpoints, golden files). azdsl.extend appends
+user ops after them (`add_op`); modules that derive tables from OPS rebuild them through
+`on_table_change`, and compiled code is keyed by the text generated from the rows, so a new op
+compiles new modules and never meets a stale cache (docs/extending.md).
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -279,7 +285,8 @@ _RANDOM_LITS = {
     ),
 }
 
-OPS: tuple[Op, ...] = (
+# A list, grown in place by add_op: every `from ... import OPS` sees user ops too.
+OPS: list[Op] = [
     _row(0, "NO_OP", None, (), Form.PASS, "", lambda old, ins, lits, draws: old, "pass", 3013921,
          "does nothing; occupies a slot"),
     _row(1, "SCALAR_SUM", S, (S, S), Form.INFIX, "+", _binary(np.add), "O = A + B", 4703759,
@@ -454,7 +461,7 @@ OPS: tuple[Op, ...] = (
     _row(64, "MATRIX_GAUSSIAN_SET", M, (), Form.RANDOM, "gaussian", _gaussian,
          _mat("$mean + $std * gauss01(KEY, i * F + j)"), 277690384,
          "each entry drawn from a normal, row-major", literals=_RANDOM_LITS["gaussian"]),
-)
+]
 
 OPS_BY_CODE: dict[int, Op] = {op.code: op for op in OPS}
 assert [op.code for op in OPS] == list(range(len(OPS))), "op codes must be 0..N-1 in order"
@@ -465,3 +472,61 @@ NO_OP = OPS_BY_CODE[0]
 TEMPLATE_HELPERS: tuple[str, ...] = (
     "uniform01", "gauss01", "nan_min", "nan_max", "heaviside_scalar", "heaviside_strict",
 )
+
+
+BUILTIN_COUNT = len(OPS)  # codes below this are the paper's ops; user ops follow
+
+# ---- a growing table ----------------------------------------------------------------------------
+
+_LISTENERS: list[Callable[[], None]] = []
+
+
+def on_table_change(listener: Callable[[], None]) -> Callable[[], None]:
+    """Call `listener` whenever rows are added or removed: modules that derive tables from OPS
+    at import register their rebuild here (a decorator; returns the listener)."""
+    _LISTENERS.append(listener)
+    return listener
+
+
+def _changed() -> None:
+    for listener in _LISTENERS:
+        listener()
+
+
+def add_op(op: Op) -> None:
+    """Append a checked user op (azdsl.extend.register_op checks it) with the next code."""
+    if op.code != len(OPS):
+        raise ValueError(f"op {op.name}: the next code is {len(OPS)}, not {op.code}")
+    OPS.append(op)
+    OPS_BY_CODE[op.code] = op
+    _changed()
+
+
+def truncate(count: int) -> None:
+    """Drop the user ops with codes >= `count` (tests restore the table with it)."""
+    if count < BUILTIN_COUNT:
+        raise ValueError(f"the {BUILTIN_COUNT} built-in ops cannot be removed")
+    if count >= len(OPS):
+        return
+    for op in OPS[count:]:
+        del OPS_BY_CODE[op.code]
+    del OPS[count:]
+    _changed()
+
+
+def row_text(op: Op) -> str:
+    """Everything about a row that compiled code and programs depend on, as text (the semantics
+    function, Python code, is named by where it is defined)."""
+    fn = op.semantics
+    where = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}"
+    return repr((op.code, op.name, op.out, op.ins, op.form, op.func, op.axis, op.literals,
+                 op.template, op.cost, op.swapped_alias, where))
+
+
+def table_digest() -> str:
+    """A hash of the user rows (empty string when there are none): two processes with the same
+    digest number and run every op alike."""
+    if len(OPS) == BUILTIN_COUNT:
+        return ""
+    text = "\n".join(row_text(op) for op in OPS[BUILTIN_COUNT:])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -12,6 +12,7 @@ import functools
 from pathlib import Path
 
 from azdsl.errors import CheckError, Diagnostic, ParseError, Span, source_lines
+from azdsl.language.ops import on_table_change
 from azdsl.language.program import (
     COMPONENTS,
     Component,
@@ -83,6 +84,9 @@ def _statement(code: str) -> Header | Resolved | SyntaxProblem:
     except SyntaxProblem as problem:
         problem.__context__ = None  # kept in the cache: hold no frames, nor Lark's parser
         return problem.with_traceback(None)
+
+
+on_table_change(_statement.cache_clear)  # a line's meaning changes with the op table
 
 
 class _Reader:

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from azdsl.language.ops import OPS, Form, Kind, LitType, Op
+from azdsl.language.ops import OPS, Form, Kind, LitType, Op, on_table_change
 from azdsl.language.program import Cell, Literal
 from azdsl.language.syntax import (
     Assign,
@@ -45,14 +45,34 @@ def _accepted_ins(op: Op) -> tuple[tuple[Kind, ...], ...]:
 
 _BY_KEY: dict[Key, tuple[Op, bool]] = {}  # -> (op, written with its inputs swapped)
 _FAMILIES: dict[tuple[Form, str], list[Op]] = defaultdict(list)
-for _op in OPS:
-    for _ins in _accepted_ins(_op):
-        _BY_KEY.setdefault(_key(_op, _ins), (_op, _ins != _op.ins))
-    _FAMILIES[(_op.form, _op.func)].append(_op)
+FUNCTIONS: dict[str, Form] = {}
 
-FUNCTIONS: dict[str, Form] = {
-    op.func: op.form for op in OPS if op.form in (Form.CALL, Form.RANDOM)
-}
+
+@on_table_change
+def _index() -> None:
+    """(Re)build the lookups from the op table, in place (user ops join them)."""
+    _BY_KEY.clear()
+    _FAMILIES.clear()
+    FUNCTIONS.clear()
+    for op in OPS:
+        for ins in _accepted_ins(op):
+            _BY_KEY.setdefault(_key(op, ins), (op, ins != op.ins))
+        _FAMILIES[(op.form, op.func)].append(op)
+        if op.form in (Form.CALL, Form.RANDOM):
+            FUNCTIONS.setdefault(op.func, op.form)
+
+
+_index()
+
+
+def spelled_by(op: Op) -> Op | None:
+    """The op already in the table that a line spelled like `op` would resolve to, if any."""
+    for ins in _accepted_ins(op):
+        found = _BY_KEY.get(_key(op, ins))
+        if found is not None:
+            return found[0]
+    return None
+
 _FLOAT_WORDS = {"inf": math.inf, "nan": math.nan}
 _PLURAL = {Kind.SCALAR: "scalars", Kind.VECTOR: "vectors", Kind.MATRIX: "matrices"}
 _COUNT = {0: "none", 1: "one", 2: "two", 3: "three", 4: "four"}

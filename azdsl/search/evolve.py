@@ -9,14 +9,22 @@ seed and config give the same run. Each experiment's search runs in azdsl.search
 compiled loop; its random streams are counter-based, so the whole state between two
 individuals is JSON (`Search.state`, programs as canonical text) and a run restored from a
 checkpoint ends exactly where an uninterrupted one ends. Every individual's lineage is kept
-(azdsl.search.lineage), and each experiment's record holds the ancestry of its best program.
+(azdsl.search.lineage), and each experiment's record holds the ancestry of its best program;
+the hall of fame (azdsl.search.hall_of_fame) is merged into as each experiment ends.
+
+From Python (docs/python.md): `evolve` takes a Config, a TOML file or TOML text, budget
+overrides and callbacks for any subset of the events (`Callbacks`); `Search.stop()` (or a
+callback returning STOP) ends the run cleanly with the best so far, and `Search.extend`
+(`evolve(..., resume=result, extend=n)`) gives a finished run more experiments.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -27,11 +35,12 @@ from azdsl.language.ops import Kind
 from azdsl.language.parse import parse
 from azdsl.language.printer import unparse
 from azdsl.language.program import COMPONENTS, Program, check_for_dim
-from azdsl.language.simplify import simplify
+from azdsl.language.simplify import canonical_key, simplify
 from azdsl.limits import SEED_LIMIT
 from azdsl.running.evaluate import evaluate
 from azdsl.running.tasks import Task, make_collection
-from azdsl.search.config import Config, TaskSet
+from azdsl.search import hall_of_fame as hof
+from azdsl.search.config import Budget, Config, TaskSet, load_config, parse_config
 from azdsl.search.engine import Engine, Keys, LoopSettings, budget_limits
 from azdsl.search.lineage import ID_SHIFT, Ancestry
 from azdsl.search.mutate import MutationConfig, empty_program
@@ -59,6 +68,15 @@ class Hooks(Protocol):
     def experiment(self, record: dict[str, Any]) -> None: ...
 
 
+class _Stop:
+    def __repr__(self) -> str:
+        return "azdsl.STOP"
+
+
+STOP = _Stop()  # what a callback returns to stop the run (as Search.stop does)
+_EVENTS = ("progress", "checkpoint", "best", "experiment")
+
+
 class NoHooks:
     def progress(self, record: dict[str, Any]) -> None:
         pass
@@ -71,6 +89,47 @@ class NoHooks:
 
     def experiment(self, record: dict[str, Any]) -> None:
         pass
+
+
+class Callbacks:
+    """Hooks made of any object with some of the four methods and of plain callables
+    (`on_progress=`, ...): an event nobody handles is ignored. A callback that returns STOP
+    asks for a clean stop (`stop`, which `evolve` points at the run's `Search.stop`)."""
+
+    def __init__(self, hooks: object = None, *,
+                 on_progress: Callable[[dict[str, Any]], object] | None = None,
+                 on_checkpoint: Callable[[dict[str, Any]], object] | None = None,
+                 on_best: Callable[[Program, float], object] | None = None,
+                 on_experiment: Callable[[dict[str, Any]], object] | None = None) -> None:
+        given = {"progress": on_progress, "checkpoint": on_checkpoint, "best": on_best,
+                 "experiment": on_experiment}
+        self.handlers: dict[str, list[Callable[..., object]]] = {}
+        for event in _EVENTS:
+            method = getattr(hooks, event, None) if hooks is not None else None
+            if method is not None and not callable(method):
+                raise ConfigError(f"hooks.{event} must be callable, got {method!r}")
+            extra = given[event]
+            if extra is not None and not callable(extra):
+                raise ConfigError(f"on_{event} must be callable, got {extra!r}")
+            self.handlers[event] = [f for f in (method, extra) if f is not None]
+        self.stop: Callable[[], None] = lambda: None
+
+    def _call(self, event: str, *args: Any) -> None:
+        for handler in self.handlers[event]:
+            if handler(*args) is STOP:
+                self.stop()
+
+    def progress(self, record: dict[str, Any]) -> None:
+        self._call("progress", record)
+
+    def checkpoint(self, state: dict[str, Any]) -> None:
+        self._call("checkpoint", state)
+
+    def best(self, program: Program, fitness: float) -> None:
+        self._call("best", program, fitness)
+
+    def experiment(self, record: dict[str, Any]) -> None:
+        self._call("experiment", record)
 
 
 class Interrupted(Exception):
@@ -88,6 +147,15 @@ class Result:
     experiments: list[dict[str, Any]]
     individuals: int
     train_steps: int
+    # The best distinct programs over all experiments, best first (azdsl.search.hall_of_fame).
+    hall_of_fame: list[hof.Entry] = field(default_factory=list)
+    # The run's state (Search.state): `evolve(..., resume=result, extend=n)` goes on from it.
+    state: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def pareto_front(self) -> list[hof.Entry]:
+        """The hall of fame's fitness-vs-size front, smallest first: for each program on it,
+        none of the others is both as fit and as small."""
+        return hof.pareto_front(self.hall_of_fame)
 
 
 def _sequence(seed: int, experiment: int, *key: int) -> np.random.SeedSequence:
@@ -216,6 +284,7 @@ class Saved:
     total_train_steps: int
     final: dict[str, Any] | None
     current: _Experiment | None
+    fame: list[hof.Entry] = field(default_factory=list)
 
 
 # Reads the program text at a key of a state (parsed once per text, checked for the run).
@@ -237,6 +306,7 @@ class Search:
     # scores on the held-out tasks, so none are built here, and a state it restores holds the
     # experiment under way, of any index (an island keeps no finished experiments).
     island: bool = False
+    hall_of_fame_size: int = hof.HALL_OF_FAME_SIZE  # entries kept, per experiment and merged
 
     experiments: list[dict[str, Any]] = field(default_factory=list)
     chosen: Program | None = None
@@ -245,9 +315,15 @@ class Search:
     total_individuals: int = 0
     total_train_steps: int = 0
     final: dict[str, Any] | None = None
+    fame: list[hof.Entry] = field(default_factory=list)  # the hall of fame so far
     _current: _Experiment | None = None
 
     def __post_init__(self) -> None:
+        if not all(callable(getattr(self.hooks, event, None)) for event in _EVENTS):
+            self.hooks = Callbacks(self.hooks)  # an object handling some of the events
+        if isinstance(self.hooks, Callbacks):
+            self.hooks.stop = self.stop  # a callback's STOP stops this search
+        self._stopping = False
         probe = make_tasks(self.config.search_tasks, None)
         if not self.island:
             self._build_held_out()
@@ -312,9 +388,13 @@ class Search:
     # segment at a time, with its driver (azdsl.scale.parallel) finishing the experiment.
 
     def run(self) -> Result:
-        """Run (or continue) until the final evaluation; returns the result."""
+        """Run (or continue) until the final evaluation, or a `stop`; returns the result."""
         while self.final is None:
             if self._current is None:
+                if self._stopping and self.chosen is not None:  # stopped between experiments
+                    self._final()
+                    self.hooks.checkpoint(self.state())
+                    break
                 self.begin(len(self.experiments))
             self._search(self._under_way())
             self.finish()
@@ -325,11 +405,79 @@ class Search:
         current = self._current.engine.individuals if self._current is not None else 0
         return self.total_individuals + current
 
+    def stop(self) -> None:
+        """End the run cleanly as soon as it can (from a callback, a thread, or between two
+        `run` calls): the experiment under way ends at the next chunk of children as if its
+        budget were spent (at least one individual is scored), its candidate is scored on
+        T_select, and the chosen program on T_final; `run` then returns that Result. Unlike
+        `stop_requested` (a signal: checkpoint, then Interrupted), the run is finished, and
+        `extend` can give it more."""
+        self._stopping = True
+
+    def extend(self, experiments: int = 1, **budget: Any) -> None:
+        """Give a finished (or stopped) run `experiments` more experiments, each with the
+        per-experiment budget changed by `budget` (Budget's fields: max_individuals,
+        max_train_steps, max_seconds); `run` then runs them, numbered on from the last, and
+        scores the chosen program on T_final again. sufficient_fitness no longer applies:
+        exactly `experiments` more run. With the same budget, the extended run's experiments
+        are those of a run given max_experiments = done + `experiments` from the start."""
+        if self.final is None or self._current is not None:
+            raise ConfigError("only a finished run can be extended (run it to the end, or "
+                              "stop it, first)")
+        if isinstance(experiments, bool) or not isinstance(experiments, int) or experiments < 1:
+            raise ConfigError(f"extend: experiments must be a whole number >= 1, got "
+                              f"{experiments!r}")
+        for name in ("max_experiments", "sufficient_fitness"):
+            if name in budget:
+                raise ConfigError(f"extend: {name} is set by `experiments`")
+        self.config = with_settings(self.config, max_experiments=len(self.experiments)
+                                    + experiments, sufficient_fitness=None, **budget)
+        self.final = None
+        self._stopping = False
+
     def result(self) -> Result:
-        assert self.final is not None and self.chosen is not None
+        if self.final is None or self.chosen is None:
+            raise RuntimeError("the run has not finished: call run() to the end (stop() "
+                               "ends it early with the best so far)")
         return Result(self.chosen, simplify(self.chosen), self.chosen_fitness,
                       float(self.final["fitness"]), self.experiments, self.total_individuals,
-                      self.total_train_steps)
+                      self.total_train_steps, self.hall_of_fame(), self.state())
+
+    def hall_of_fame(self) -> list[hof.Entry]:
+        """The best distinct programs of the experiments finished so far, best first."""
+        return list(self.fame)
+
+    def _experiment_fame(self, standing: Standing) -> list[hof.Entry]:
+        """The experiment's part of the hall of fame: its population's fittest distinct members
+        and its best child (from the engine, once, at the experiment's end); an island run's
+        driver has only the island candidate and best child its standing holds."""
+        number = standing.experiment + 1
+        found: list[hof.Entry] = []
+        if standing.best_ever_program is not None:
+            found.append(hof.entry(standing.best_ever_program, standing.best_ever, number, -1))
+        if self._current is not None and self._current.index == standing.experiment:
+            engine = self._current.engine
+            fitness = engine.fitness()
+            node = engine.best_ancestry()
+            if found and node is not None:
+                found[0] = replace(found[0], individual=node.steps[-1].individual)
+            seen: set[Any] = set()
+            for slot in sorted(range(len(fitness)), key=lambda s: (-fitness[s], s)):
+                if len(seen) >= self.hall_of_fame_size:
+                    break
+                member = engine.member(slot)
+                key = canonical_key(member)
+                if key in seen:
+                    continue
+                seen.add(key)
+                found.append(hof.entry(member, fitness[slot], number,
+                                       engine.ancestry_of(slot).steps[-1].individual))
+        elif standing.candidate is not None:
+            program, fitness_ = standing.candidate
+            chain = standing.candidate_ancestry
+            found.append(hof.entry(program, fitness_, number,
+                                   chain.steps[-1].individual if chain else -1))
+        return hof.merge(found, self.hall_of_fame_size)
 
     def tasks(self, experiment: int) -> tuple[list[Task], list[Task]]:
         """The search and select tasks of an experiment (from the root seed, whatever streams
@@ -450,6 +598,8 @@ class Search:
                         "steps": ancestry.to_json() if ancestry is not None else []},
         }
         self.experiments.append(record)
+        self.fame = hof.merge([*self.fame, *self._experiment_fame(standing)],
+                              self.hall_of_fame_size)
         self.total_individuals += standing.individuals
         self.total_train_steps += standing.train_steps
         if select >= self.chosen_fitness:  # ties: the later candidate (as the original)
@@ -459,7 +609,7 @@ class Search:
         self.hooks.best(self.chosen, self.chosen_fitness)
         self._current = None
         budget = self.config.budget
-        done = (budget.sufficient_fitness is not None
+        done = self._stopping or (budget.sufficient_fitness is not None
                 and self.chosen_fitness > budget.sufficient_fitness) or (
             budget.max_experiments != 0 and len(self.experiments) >= budget.max_experiments)
         if done:
@@ -530,6 +680,8 @@ class Search:
             next_checkpoint = engine.individuals + checkpoint_every if checkpoint_every else never
 
         while True:
+            if self._stopping and engine.individuals > 0:
+                break
             stop = self.stop_requested()
             if stop or (checkpoint_seconds
                         and time.monotonic() - last_checkpoint >= checkpoint_seconds):
@@ -605,6 +757,7 @@ class Search:
             "total_train_steps": self.total_train_steps,
             "final": self.final,
             "current": current,
+            "hall_of_fame": [e.to_json() for e in self.fame],
         }
 
     def restore(self, state: Any) -> None:
@@ -621,6 +774,7 @@ class Search:
         self.total_train_steps = saved.total_train_steps
         self.final = saved.final
         self._current = saved.current
+        self.fame = saved.fame
 
     # A checkpoint can be edited (its checksum catches accidents only), and the VM and the
     # compiled loop index memory with what it holds, so a state is read as user input: each
@@ -669,6 +823,10 @@ class Search:
             final=self._read_final(final, program) if final is not None else None,
             current=self._read_current(current, len(experiments), program)
             if current is not None else None,
+            # absent in states from before the hall of fame
+            fame=[hof.Entry.from_json(e, f"{s.key('hall_of_fame')}[{i}]", program)
+                  for i, e in enumerate(s.items("hall_of_fame"))]
+            if "hall_of_fame" in s.data else [],
         )
 
     @staticmethod
@@ -732,7 +890,88 @@ def _stats(fitness: list[float]) -> tuple[float, float, float]:
     return mean, max(var, 0.0) ** 0.5, float(values.max())
 
 
-def evolve(config: Config, seed: int = 0, *, backend: str = "vm",
-           hooks: Hooks | None = None) -> Result:
-    """Run the experiments a config describes and return the chosen program and fitnesses."""
-    return Search(config, seed, backend, hooks or NoHooks()).run()
+# The Config fields `evolve` and `with_settings` may change besides the budget's: the search's
+# scalars (the tasks, memory and op lists stay the config's).
+_SETTINGS = ("population_size", "tournament_size", "mutate_prob", "max_abs_error",
+             "progress_every", "checkpoint_every", "checkpoint_seconds")
+_BUDGET = tuple(f.name for f in fields(Budget))
+
+
+def with_settings(config: Config, **changes: Any) -> Config:
+    """`config` with budget keys (max_individuals, max_seconds, ...) and search settings
+    (population_size, ...) changed; ConfigError naming an unknown key or a bad value."""
+    budget: dict[str, Any] = {}
+    top: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name not in _BUDGET and name not in _SETTINGS:
+            raise ConfigError(f"{name}: not a setting evolve can change (budget: "
+                              f"{', '.join(_BUDGET)}; search: {', '.join(_SETTINGS)})")
+        (budget if name in _BUDGET else top)[name] = value
+    for name, value in {**budget, **top}.items():
+        wanted = type(getattr(config.budget if name in budget else config, name))
+        if name == "sufficient_fitness":
+            ok = value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+        elif wanted is int:
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        elif wanted is float:
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+        else:
+            ok = isinstance(value, wanted)
+        if not ok:
+            raise ConfigError(f"{name}: {value!r} is not a valid value (a {wanted.__name__}"
+                              f"{' >= 0' if wanted in (int, float) else ''})")
+    config = replace(config, budget=replace(config.budget, **budget), **top)
+    b = config.budget
+    if not (b.max_train_steps or b.max_individuals or b.max_seconds):
+        raise ConfigError("give at least one of max_train_steps, max_individuals and "
+                          "max_seconds, or an experiment never ends")
+    if b.max_experiments == 0 and b.sufficient_fitness is None:
+        raise ConfigError("max_experiments = 0 (unlimited) needs a sufficient_fitness")
+    if not config.mutate_prob <= 1.0:
+        raise ConfigError(f"mutate_prob: must be in [0, 1], got {config.mutate_prob}")
+    if config.tournament_size > config.population_size or config.tournament_size < 1:
+        raise ConfigError(f"population_size ({config.population_size}) must be at least 1 "
+                          f"and at least tournament_size ({config.tournament_size})")
+    return config
+
+
+def as_config(config: Config | str | os.PathLike[str]) -> Config:
+    """A Config as given, read from a TOML file, or parsed from TOML text (a string with a
+    newline or a `[`: a config file's name has neither)."""
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, str) and ("\n" in config or "[" in config):
+        return parse_config(config)
+    if isinstance(config, str | os.PathLike):
+        return load_config(Path(config))
+    raise ConfigError(f"evolve needs a Config, a config file or TOML text, got "
+                      f"{type(config).__name__}")
+
+
+def evolve(config: Config | str | os.PathLike[str], seed: int = 0, *, backend: str = "vm",
+           hooks: object = None, on_progress: Callable[[dict[str, Any]], object] | None = None,
+           on_best: Callable[[Program, float], object] | None = None,
+           on_experiment: Callable[[dict[str, Any]], object] | None = None,
+           on_checkpoint: Callable[[dict[str, Any]], object] | None = None,
+           resume: Result | Mapping[str, Any] | None = None, extend: int = 0,
+           hall_of_fame: int = hof.HALL_OF_FAME_SIZE, **settings: Any) -> Result:
+    """Run the experiments a config describes and return the chosen program and fitnesses.
+
+    `config`: a Config, a TOML file's path or TOML text; `settings` change its budget or
+    search settings (`max_individuals=`, `population_size=`, ...: `with_settings`). `hooks`
+    (an object with any of progress, checkpoint, best, experiment) and the `on_*` callables
+    see the events; one that returns STOP stops the run cleanly (`Search.stop`). `resume`: a
+    Result (or a state) of a run of the same config and seed to go on from; with `extend`,
+    a finished one runs that many more experiments (`Search.extend`). `hall_of_fame`: the
+    number of distinct programs `Result.hall_of_fame` keeps."""
+    if isinstance(hall_of_fame, bool) or not isinstance(hall_of_fame, int) or hall_of_fame < 1:
+        raise ConfigError(f"hall_of_fame must be a whole number >= 1, got {hall_of_fame!r}")
+    callbacks = Callbacks(hooks, on_progress=on_progress, on_best=on_best,
+                          on_experiment=on_experiment, on_checkpoint=on_checkpoint)
+    chosen = with_settings(as_config(config), **settings) if settings else as_config(config)
+    search = Search(chosen, seed, backend, callbacks, hall_of_fame_size=hall_of_fame)
+    if resume is not None:
+        search.restore(resume.state if isinstance(resume, Result) else resume)
+    if extend:
+        search.extend(extend)
+    return search.run()

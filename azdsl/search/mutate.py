@@ -19,8 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 from azdsl.errors import ConfigError, Diagnostic
-from azdsl.language.liveness import PARTIAL_WRITE
-from azdsl.language.ops import OPS, Kind, LitInit, LitMutation, LitType, Op
+from azdsl.language import liveness
+from azdsl.language.ops import OPS, Kind, LitInit, LitMutation, LitType, Op, on_table_change
 from azdsl.language.program import (
     COMPONENTS,
     PASS,
@@ -209,8 +209,11 @@ def op_tables() -> tuple[Arrays, ...]:
         cost[c] = op.cost
         alter[c, : len(choices[c])] = choices[c]
     nalter = np.array([len(c) for c in choices], dtype=np.int64)
-    return (out, arity, ins, nlit, init, mut, littype, PARTIAL_WRITE, random, cost, alter,
-            nalter)
+    return (out, arity, ins, nlit, init, mut, littype, liveness.PARTIAL_WRITE, random, cost,
+            alter, nalter)
+
+
+on_table_change(op_tables.cache_clear)  # user ops join the tables
 
 
 @cache
