@@ -21,3 +21,14 @@ def compiled_cache() -> Path:
     folder = Path(os.environ["AZDSL_CACHE_DIR"])
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # as codegen makes it, whatever umask
     return folder
+
+
+@pytest.fixture(autouse=True)
+def no_registration_outlives_its_test() -> object:
+    """Ops, task kinds and extensions a test registers are forgotten after it: a leaked op
+    changes the op table every later test (and every worker's check of it) sees."""
+    from azdsl import extend
+
+    state = extend.snapshot()
+    yield
+    extend.restore(state)
