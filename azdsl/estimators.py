@@ -54,8 +54,9 @@ from azdsl.search.config import (
     ProgramFile,
     TaskSet,
     parse_config,
+    with_settings,
 )
-from azdsl.search.evolve import Callbacks, Result, Search, as_config, with_settings
+from azdsl.search.evolve import Callbacks, Result, Search, as_config
 from azdsl.search.hall_of_fame import Entry
 
 FloatArray = npt.NDArray[np.float64]

@@ -86,7 +86,7 @@ class References:
 
 
 def _reference_fitness(folder: Path, reference: str, tuned: bool) -> float:
-    from azdsl.running.compare import DEFAULT_GRID, tune, with_learning_rate
+    from azdsl.running.compare import tuned as tune_rate
     from azdsl.running.evaluate import evaluate
     from azdsl.search.evolve import final_seed, make_tasks
 
@@ -96,11 +96,8 @@ def _reference_fitness(folder: Path, reference: str, tuned: bool) -> float:
     program = shipped_program(reference)
     seed = final_seed(info["seed"])
     if tuned:  # as `azdsl compare` tunes it: the grid and its own rate, on the select tasks
-        position, rate, _ = tune(program, make_tasks(config.select_tasks, None), DEFAULT_GRID,
-                                 seed=seed, backend=info["backend"],
-                                 max_abs_error=config.max_abs_error)
-        if position is not None and rate is not None:
-            program = with_learning_rate(program, position, rate)
+        program = tune_rate(program, make_tasks(config.select_tasks, None), seed=seed,
+                            backend=info["backend"], max_abs_error=config.max_abs_error)
     tasks = make_tasks(config.final_tasks, None)
     return evaluate(program, tasks, seed=seed, backend=info["backend"],
                     max_abs_error=config.max_abs_error).fitness

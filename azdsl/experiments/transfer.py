@@ -75,7 +75,7 @@ def matrix(experiment: Experiment, out: Path, budget_scale: float,
            cells: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The transfer section of the results document (`cells` as results.collect makes them)."""
     from azdsl.language.parse import parse
-    from azdsl.running.compare import DEFAULT_GRID, tune, with_learning_rate
+    from azdsl.running.compare import tuned
     from azdsl.running.evaluate import evaluate
     from azdsl.search.evolve import final_seed
 
@@ -120,11 +120,9 @@ def matrix(experiment: Experiment, out: Path, budget_scale: float,
             def score_baseline(column: Cell = column, program: Any = program
                                ) -> tuple[float, ...]:
                 config, select, final = tasks_of(column)
-                position, rate, _ = tune(program, select, DEFAULT_GRID, seed=BASELINE_SEED,
-                                         max_abs_error=config.max_abs_error)
-                tuned = (with_learning_rate(program, position, rate)
-                         if position is not None and rate is not None else program)
-                return evaluate(tuned, final, seed=BASELINE_SEED, backend="vm",
+                best = tuned(program, select, seed=BASELINE_SEED,
+                             max_abs_error=config.max_abs_error)
+                return evaluate(best, final, seed=BASELINE_SEED, backend="vm",
                                 max_abs_error=config.max_abs_error).task_fitness
 
             per_column.append(_mean(scores.get(f"baseline:{name}|{column.name}",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from azdsl.language.printer import format_instr
 from azdsl.language.program import Program
 from azdsl.language.simplify import simplify
-from azdsl.running.compare import paired
+from azdsl.running.compare import paired, render_table
 from azdsl.running.evaluate import evaluate
 from azdsl.running.tasks import Task
 
@@ -76,19 +76,10 @@ def format_ablation(result: Ablation, *, classification: bool, markdown: bool = 
     header = ["removed instruction", f"{unit} ({n} tasks)", "change (± s.e.)",
               "tasks better/worse"]
     rows = [["(none: the whole program)", f"{whole * scale:.{digits}f}", "-", "-"]]
-    ranked = sorted(result.removals,
-                    key=lambda r: paired(r.task_fitness, result.task_fitness)[0])
-    for r in ranked:
-        diff, err, better, worse = paired(r.task_fitness, result.task_fitness)
+    changes = [(paired(r.task_fitness, result.task_fitness), r) for r in result.removals]
+    for (diff, err, better, worse), r in sorted(changes, key=lambda c: c[0][0]):
         rows.append([f"{r.component} {r.index + 1}: {r.text}",
                      f"{sum(r.task_fitness) / n * scale:.{digits}f}",
                      f"{diff * scale:+.{digits}f} ± {err * scale:.{digits}f}",
                      f"{better}/{worse}"])
-    if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|---|---:|---:|---:|"]
-        lines += ["| " + " | ".join(row) + " |" for row in rows]
-        return "\n".join(lines) + "\n"
-    widths = [max(len(row[k]) for row in [header, *rows]) for k in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) if k == 0 else c.rjust(w)
-                               for k, (c, w) in enumerate(zip(row, widths, strict=True)))
-                     for row in [header, *rows]) + "\n"
+    return render_table(header, rows, markdown=markdown)

@@ -124,6 +124,16 @@ def tune(program: Program, tasks: Sequence[Task], grid: Sequence[float], *, seed
     return position, scores[best][0], tuple(scores)
 
 
+def tuned(program: Program, tasks: Sequence[Task], grid: Sequence[float] = DEFAULT_GRID, *,
+          seed: int = 0, backend: str = "vm", max_abs_error: float = 100.0) -> Program:
+    """`program` with its learning rate tuned on `tasks` (as `tune`); as it is without one."""
+    position, rate, _ = tune(program, tasks, grid, seed=seed, backend=backend,
+                             max_abs_error=max_abs_error)
+    if position is None or rate is None:
+        return program
+    return with_learning_rate(program, position, rate)
+
+
 def compare(programs: Sequence[tuple[str, Program]], select_tasks: Sequence[Task],
             final_tasks: Sequence[Task], grid: Sequence[float] = DEFAULT_GRID, *,
             seed: int = 0, backend: str = "vm", max_abs_error: float = 100.0) -> list[Entry]:
@@ -189,6 +199,13 @@ def format_table(entries: Sequence[Entry], *, classification: bool = True,
         rows.append([e.name, _rate(e.own_rate), _rate(e.rate),
                      f"{e.select_fitness * scale:.{digits}f}",
                      f"{e.mean * scale:.{digits}f} ± {e.std * scale:.{digits}f}", versus])
+    return render_table(header, rows, markdown=markdown)
+
+
+def render_table(header: Sequence[str], rows: Sequence[Sequence[str]], *,
+                 markdown: bool = False) -> str:
+    """Rows under a header, as an aligned text table (first column left, the others right)
+    or a markdown table."""
     if markdown:
         lines = ["| " + " | ".join(header) + " |",
                  "|" + "|".join("---" if k == 0 else "---:" for k in range(len(header))) + "|"]

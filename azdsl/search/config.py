@@ -16,7 +16,7 @@ import math
 import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -588,8 +588,7 @@ def parse_config(text: str, *, filename: str = "<config>", base_dir: str | Path 
     tournament = s.integer("tournament_size")
     if tournament > population:  # drawn with replacement, but more draws only cost time
         default = "" if s.has("tournament_size") else f" (the default is {tournament})"
-        s.error("tournament_size", f"must not exceed population_size, {population}, got "
-                                   f"{tournament}{default}")
+        s.error("tournament_size", _tournament_too_large(population, tournament) + default)
     initial_raw = s.string("initial_population") or Config.initial_population
     initial_program = None
     initial = initial_raw
@@ -634,15 +633,8 @@ def parse_config(text: str, *, filename: str = "<config>", base_dir: str | Path 
     budget = Budget(b.integer("max_train_steps"), b.integer("max_individuals"),
                     b.number("max_seconds"), b.integer("max_experiments"),
                     None if sufficient is None or math.isnan(sufficient) else sufficient)
-    if not (budget.max_train_steps or budget.max_individuals or budget.max_seconds):
-        b.error("max_train_steps", "give at least one of max_train_steps, max_individuals "
-                                   "and max_seconds, or an experiment never ends")
-    if budget.max_experiments == 0 and budget.sufficient_fitness is None:
-        b.error("max_experiments", "0 (unlimited) needs a sufficient_fitness to stop at")
-    elif budget.max_experiments == 0 and budget.sufficient_fitness is not None and (
-            budget.sufficient_fitness >= 1.0):  # the search stops once it is exceeded
-        b.error("sufficient_fitness", f"a fitness is at most 1, so {budget.sufficient_fitness} "
-                                      "is never exceeded and max_experiments = 0 never ends")
+    for key, message in budget_problems(budget):
+        b.error(key, message)
     b.finish()
 
     train_budget = None
@@ -690,6 +682,64 @@ def parse_config(text: str, *, filename: str = "<config>", base_dir: str | Path 
         key, message = too_large
         raise ConfigError([Diagnostic(f"`{key}`: {message}", root.locate(key))], text, filename)
     return config
+
+
+def _tournament_too_large(population: int, tournament: int) -> str:
+    return f"must not exceed population_size, {population}, got {tournament}"
+
+
+def budget_problems(budget: Budget) -> list[tuple[str, str]]:
+    """The rules between [budget]'s keys that `budget` breaks, as (key, message)."""
+    problems = []
+    if not (budget.max_train_steps or budget.max_individuals or budget.max_seconds):
+        problems.append(("max_train_steps", "give at least one of max_train_steps, "
+                         "max_individuals and max_seconds, or an experiment never ends"))
+    if budget.max_experiments == 0 and budget.sufficient_fitness is None:
+        problems.append(("max_experiments", "0 (unlimited) needs a sufficient_fitness to stop at"))
+    elif budget.max_experiments == 0 and budget.sufficient_fitness is not None and (
+            budget.sufficient_fitness >= 1.0):  # the search stops once it is exceeded
+        problems.append(("sufficient_fitness", f"a fitness is at most 1, so "
+                         f"{budget.sufficient_fitness} is never exceeded and max_experiments "
+                         "= 0 never ends"))
+    return problems
+
+
+# The scalar settings `with_settings` may change, by the config table that holds each: the
+# budget's keys (Budget's fields) and the search's and the run's (Config's fields).
+_SETTING_TABLES = ("budget", "search", "run")
+
+
+def with_settings(config: Config, **changes: Any) -> Config:
+    """`config` with scalar keys of [budget], [search] and [run] changed (max_individuals=,
+    population_size=, progress_every=, ...; sufficient_fitness=None drops it), each value
+    checked as a config file's would be: the schema's type and bounds, then the rules between
+    keys. ConfigError naming every bad key."""
+    budget_names = {f.name for f in fields(Budget)}
+    settings = {f.name for f in fields(Config)} | budget_names
+    where = {key.name: name for name in _SETTING_TABLES for key in SECTIONS[name].keys
+             if key.name in settings and key.kind in ("integer", "number")}
+    problems: list[Diagnostic] = []
+    budget: dict[str, Any] = {}
+    top: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name not in where:
+            raise ConfigError(f"{name}: not a setting that can be changed (the number keys of "
+                              f"[budget], [search] and [run]: {', '.join(where)})")
+        target = budget if name in budget_names else top
+        if name == "sufficient_fitness" and value is None:
+            target[name] = None
+            continue
+        r = _Reader({name: value}, where[name], problems, lambda key: None, SECTIONS[where[name]])
+        target[name] = r.integer(name) if r.spec(name).kind == "integer" else r.number(name)
+    changed = replace(config, budget=replace(config.budget, **budget), **top)
+    problems += [Diagnostic(f"`budget.{key}`: {message}", None)
+                 for key, message in budget_problems(changed.budget)]
+    if changed.tournament_size > changed.population_size:
+        problems.append(Diagnostic("`search.tournament_size`: " + _tournament_too_large(
+            changed.population_size, changed.tournament_size), None))
+    if problems:
+        raise ConfigError(problems)
+    return changed
 
 
 def _extensions(root: _Reader, base_dir: Path) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,7 +40,7 @@ from azdsl.limits import SEED_LIMIT
 from azdsl.running.evaluate import evaluate
 from azdsl.running.tasks import Task, make_collection
 from azdsl.search import hall_of_fame as hof
-from azdsl.search.config import Budget, Config, TaskSet, load_config, parse_config
+from azdsl.search.config import Config, TaskSet, load_config, parse_config, with_settings
 from azdsl.search.engine import Engine, Keys, LoopSettings, budget_limits
 from azdsl.search.lineage import ID_SHIFT, Ancestry
 from azdsl.search.mutate import MutationConfig, empty_program
@@ -888,51 +888,6 @@ def _stats(fitness: list[float]) -> tuple[float, float, float]:
     mean = float(values.mean())
     var = float((values * values).mean() - mean * mean)
     return mean, max(var, 0.0) ** 0.5, float(values.max())
-
-
-# The Config fields `evolve` and `with_settings` may change besides the budget's: the search's
-# scalars (the tasks, memory and op lists stay the config's).
-_SETTINGS = ("population_size", "tournament_size", "mutate_prob", "max_abs_error",
-             "progress_every", "checkpoint_every", "checkpoint_seconds")
-_BUDGET = tuple(f.name for f in fields(Budget))
-
-
-def with_settings(config: Config, **changes: Any) -> Config:
-    """`config` with budget keys (max_individuals, max_seconds, ...) and search settings
-    (population_size, ...) changed; ConfigError naming an unknown key or a bad value."""
-    budget: dict[str, Any] = {}
-    top: dict[str, Any] = {}
-    for name, value in changes.items():
-        if name not in _BUDGET and name not in _SETTINGS:
-            raise ConfigError(f"{name}: not a setting evolve can change (budget: "
-                              f"{', '.join(_BUDGET)}; search: {', '.join(_SETTINGS)})")
-        (budget if name in _BUDGET else top)[name] = value
-    for name, value in {**budget, **top}.items():
-        wanted = type(getattr(config.budget if name in budget else config, name))
-        if name == "sufficient_fitness":
-            ok = value is None or (isinstance(value, int | float) and not isinstance(value, bool))
-        elif wanted is int:
-            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-        elif wanted is float:
-            ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
-        else:
-            ok = isinstance(value, wanted)
-        if not ok:
-            raise ConfigError(f"{name}: {value!r} is not a valid value (a {wanted.__name__}"
-                              f"{' >= 0' if wanted in (int, float) else ''})")
-    config = replace(config, budget=replace(config.budget, **budget), **top)
-    b = config.budget
-    if not (b.max_train_steps or b.max_individuals or b.max_seconds):
-        raise ConfigError("give at least one of max_train_steps, max_individuals and "
-                          "max_seconds, or an experiment never ends")
-    if b.max_experiments == 0 and b.sufficient_fitness is None:
-        raise ConfigError("max_experiments = 0 (unlimited) needs a sufficient_fitness")
-    if not config.mutate_prob <= 1.0:
-        raise ConfigError(f"mutate_prob: must be in [0, 1], got {config.mutate_prob}")
-    if config.tournament_size > config.population_size or config.tournament_size < 1:
-        raise ConfigError(f"population_size ({config.population_size}) must be at least 1 "
-                          f"and at least tournament_size ({config.tournament_size})")
-    return config
 
 
 def as_config(config: Config | str | os.PathLike[str]) -> Config:
