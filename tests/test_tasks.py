@@ -60,6 +60,10 @@ def test_seeds_follow_lists_bases_and_defaults() -> None:
     assert [T.task_seed(i, (), 100, (1,)) for i in range(3)] == [100, 101, 102]
     assert [T.task_seed(i, (), None, T.DEFAULT_PARAM_SEEDS) for i in (0, 7, 8)] == [
         1001, 1003, 1004]
+    # Past the end, seeds the list holds are skipped: no task is drawn twice.
+    assert [T.task_seed(i, (5, 9, 6), None, (1,)) for i in range(6)] == [5, 9, 6, 7, 8, 10]
+    defaults = [T.task_seed(i, (), None, T.DEFAULT_DATA_SEEDS) for i in range(100)]
+    assert len(set(defaults)) == 100 and defaults[:10] == [*T.DEFAULT_DATA_SEEDS, 11004, 11005]
     tasks = make_tasks(TaskSpec("linear", num_tasks=2, seed=40))
     assert [t.name for t in tasks] == ["linear-F4-p40-d40", "linear-F4-p41-d41"]
     other = make_tasks(TaskSpec("linear", num_tasks=1, seed=41))[0]

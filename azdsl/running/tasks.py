@@ -38,7 +38,7 @@ _PERM_SALT = 3274582109
 _PAIR_SALT = 856572777
 _SPLIT_SALT = 2024061101
 
-# The original's default seed lists, continued by +1 past their end.
+# The original's default seed lists, continued past their end as task_seed says.
 DEFAULT_PARAM_SEEDS = (1001, 1012, 1010, 1000, 1006, 1008, 1007, 1003)
 DEFAULT_DATA_SEEDS = (11001, 11012, 11010, 11000, 11006, 11008, 11007, 11003)
 
@@ -583,12 +583,20 @@ def user_task(kind: TaskKind, dim: int, num_train: int, num_valid: int, param_se
 
 
 def task_seed(i: int, given: Sequence[int], base: int | None, defaults: Sequence[int]) -> int:
-    """Seed of task i: the given list (continued by +1), else base + i, else the defaults."""
+    """Seed of task i: the given list, else base + i, else the defaults. Past a list's end the
+    seeds go on by +1 from its last one, skipping the seeds it holds (the defaults end with
+    11003 and hold 11006, which plain +1 would have repeated as the 11th task)."""
     seeds = given or (() if base is not None else defaults)
     if not seeds:
         assert base is not None
         return base + i
-    return seeds[i] if i < len(seeds) else seeds[-1] + (i - len(seeds) + 1)
+    if i < len(seeds):
+        return seeds[i]
+    held, seed, left = set(seeds), seeds[-1], i - len(seeds) + 1
+    while left:
+        seed += 1
+        left -= seed not in held
+    return seed
 
 
 def make_tasks(spec: TaskSpec, first_index: int = 0) -> list[Task]:
