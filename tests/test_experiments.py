@@ -266,3 +266,23 @@ def test_the_wilson_interval_of_a_success_rate() -> None:
     assert (round(low, 3), round(high, 3)) == (0.108, 0.603)  # the textbook figures for 3/10
     assert wilson_interval(0, 10)[0] == 0.0 and 0.25 < wilson_interval(0, 10)[1] < 0.32
     assert wilson_interval(10, 10)[1] == pytest.approx(1.0) and wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_cells_runs_only_the_named_cells(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    fig4 = EXPERIMENTS["fig4"]
+    out = tmp_path / "some"
+    first, second = fig4.cells[0].name, fig4.cells[1].name
+    assert main(["experiment", "fig4", "--seeds", "1", "--out", str(out), "--jobs", "1",
+                 "--budget-scale", repr(scale_for(fig4)), "--quiet",
+                 "--cells", f"{first},{second},{first}"]) == 0
+    assert sorted(p.parent.parent.name for p in out.glob("*/seed-1/report.json")) == sorted(
+        [first, second])
+    document = json.loads((out / RESULTS_JSON).read_text())
+    states = {c["cell"]: [s["status"] for s in c["seeds"]] for c in document["cells"]}
+    assert len(states) == len(fig4.cells)  # the tables show every cell
+    assert states[first] == states[second] == ["finished"]
+    assert all(states[c.name] != ["finished"] for c in fig4.cells[2:])
+    capsys.readouterr()
+    assert main(["experiment", "fig4", "--out", str(out), "--cells", "nope"]) == 1
+    assert "fig4 has no cell 'nope'; its cells are: " in capsys.readouterr().err

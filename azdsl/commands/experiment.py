@@ -35,6 +35,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--budget-scale", type=_scale, default=1.0, metavar="X",
                    help="multiply every run's budget (individuals, train steps, seconds) by "
                    "X; a folder keeps the scale it was started with (default 1)")
+    p.add_argument("--cells", type=_names, default=None, metavar="NAMES",
+                   help="run only these cells, comma-separated (the tables still show every "
+                   "cell's seeds; default: all)")
     p.add_argument("--list", action="store_true", help="list the experiments and their cells")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=run)
@@ -47,6 +50,13 @@ def _seeds(text: str) -> tuple[int, ...]:
         return parse_seeds(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    if not names:
+        raise argparse.ArgumentTypeError("no cell names given")
+    return names
 
 
 def _scale(text: str) -> float:
@@ -73,8 +83,14 @@ def run(args: argparse.Namespace) -> int:
                          f"(the experiments: {', '.join(EXPERIMENTS)}; --list describes them)")
     chosen = experiment(args.name)
     seeds = args.seeds if args.seeds is not None else chosen.seeds
+    known = [cell.name for cell in chosen.cells]
+    unknown = [name for name in args.cells or () if name not in known]
+    if unknown:
+        raise AzdslError(f"{args.name} has no cell {', '.join(map(repr, unknown))}; its cells "
+                         f"are: {', '.join(known)}")
     driver = Driver(chosen, Path(args.out), seeds, jobs=args.jobs or local_cores(),
-                    budget_scale=args.budget_scale, status=Status(quiet=args.quiet))
+                    budget_scale=args.budget_scale, status=Status(quiet=args.quiet),
+                    cells=args.cells)
     with stop_on_signal() as stop:
         summary = driver.run(stop)
     sys.stdout.write(summary.markdown)

@@ -88,17 +88,19 @@ class Outcome:
     cpu_seconds: float = 0.0  # of this session
 
 
-def plan(experiment: Experiment, out: Path, seeds: Sequence[int], budget_scale: float
-         ) -> list[Run]:
-    """Every run of the experiment, seed by seed (so that a session that stops early leaves
-    every cell with about as many seeds done); each cell's config is checked first."""
+def plan(experiment: Experiment, out: Path, seeds: Sequence[int], budget_scale: float,
+         cells: Sequence[str] | None = None) -> list[Run]:
+    """Every run of the experiment (of the named `cells` only, if given), seed by seed (so
+    that a session that stops early leaves every cell with about as many seeds done); each
+    cell's config is checked first."""
+    chosen = experiment.cells if cells is None else tuple(experiment.cell(c) for c in cells)
     configs = {}
-    for cell in experiment.cells:
+    for cell in chosen:
         config = cell_config(cell, budget_scale)
         config.parse(f"{cell.config} (cell {cell.name})")  # a config error before any run
         configs[cell.name] = config
     return [Run(cell.name, seed, seed_folder(out, cell, seed), configs[cell.name])
-            for seed in seeds for cell in experiment.cells]
+            for seed in seeds for cell in chosen]
 
 
 def state(run: Run) -> str:
@@ -333,7 +335,8 @@ class Driver:
     """One command's runs of an experiment in DIR."""
 
     def __init__(self, experiment: Experiment, out: Path, seeds: Sequence[int], *,
-                 jobs: int, budget_scale: float, status: Status) -> None:
+                 jobs: int, budget_scale: float, status: Status,
+                 cells: Sequence[str] | None = None) -> None:
         self.experiment = experiment
         self.out = out
         self.seeds = tuple(seeds)
@@ -343,7 +346,9 @@ class Driver:
         self.errors: dict[tuple[str, int], str] = {}
         self.references = results.References()
         self._last: dict[str, Any] = {}
-        self.runs = plan(experiment, out, seeds, budget_scale)
+        # The tables cover every cell for these seeds, run here or not (a cell left out
+        # shows its seeds as they are: finished, unfinished or not started).
+        self.runs = plan(experiment, out, seeds, budget_scale, cells)
 
     def write_results(self) -> str:
         document = results.collect(self.experiment, self.out, self.seeds, self.budget_scale,
@@ -363,8 +368,9 @@ class Driver:
             self.status.done = len(self.runs) - len(todo)
             jobs = max(1, min(self.jobs, len(todo)))
             self.status.say(
-                f"{self.experiment.name}: {len(self.runs)} runs ({len(self.experiment.cells)} "
-                f"cell(s) x seeds {format_seeds(self.seeds)}) in {self.out}: "
+                f"{self.experiment.name}: {len(self.runs)} runs "
+                f"({len({r.cell for r in self.runs})} cell(s) x seeds "
+                f"{format_seeds(self.seeds)}) in {self.out}: "
                 f"{self.status.done} finished, {len(started)} to resume, {len(new)} to start; "
                 f"{jobs} process(es)")
             self.write_results()
