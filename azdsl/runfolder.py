@@ -44,7 +44,7 @@ from azdsl.language.program import Program
 from azdsl.limits import SEED_LIMIT
 from azdsl.running.evaluate import SEARCH_BACKENDS
 from azdsl.search import hall_of_fame as hof
-from azdsl.search.config import Config, ProgramFile, parse_config
+from azdsl.search.config import Config, ProgramFile, load_config, parse_config
 from azdsl.search.evolve import Result, Search
 from azdsl.search.lineage import lineage_document
 
@@ -412,6 +412,15 @@ def report_text(report: dict[str, Any]) -> str:
         lines += [f"{e['size']:>9}  {e['fitness']:>14.6f}  {e['experiment']:>10}  "
                   f"{e['individual']:>10}" for e in front]
     return "\n".join(lines) + "\n"
+
+
+def config_of(path: str | Path) -> Config:
+    """The config a command scores on: a config file, or a run folder's own (the config it ran
+    with and the program files it read then, wherever they are now)."""
+    if Path(path).is_dir():
+        folder = RunFolder(path)
+        return folder.load_config(folder.read_run())
+    return load_config(path)
 
 
 def open_search(folder: RunFolder, *, hooks: Any = None) -> tuple[Search, dict[str, Any]]:

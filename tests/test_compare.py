@@ -146,3 +146,33 @@ def test_paired_difference_against_the_first_program() -> None:
     assert a.mean == pytest.approx(0.9) and a.std == pytest.approx(0.1)
     table = format_table([a, b]).splitlines()
     assert table[1].rstrip().endswith("-") and table[2].rstrip().endswith("+0.00 ± 5.77; 1/1")
+
+
+def test_a_run_folder_stands_for_the_config_it_ran_with(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """compare and ablate read a run folder's own config and the program files it read then,
+    so they still work once the config's folder (here: its train-budget baseline) is gone."""
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "net.az").write_text((EXAMPLES / "neural_net.az").read_text())
+    config = source / "c.toml"
+    config.write_text(CONFIG + '[train_budget]\nbaseline = "net.az"\n')
+    run = tmp_path / "run"
+    assert main(["evolve", str(config), "--seed", "1", "--islands", "1", "--out", str(run),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    program = str(EXAMPLES / "logistic_sgd.az")
+    printed = {}
+    for what in (str(config), str(run)):
+        for command in (["compare", what, program, "--grid", "0.1"], ["ablate", what, program]):
+            assert main([*command, "--backend", "interp"]) == 0
+            printed[what, command[0]] = capsys.readouterr().out
+    for command in ("compare", "ablate"):
+        assert printed[str(config), command] == printed[str(run), command]
+    (source / "net.az").unlink()
+    assert main(["ablate", str(config), program]) == 1
+    assert "net.az" in capsys.readouterr().err
+    assert main(["ablate", str(run), program, "--backend", "interp"]) == 0
+    assert capsys.readouterr().out == printed[str(run), "ablate"]
+    assert main(["compare", str(tmp_path), program]) == 1
+    assert "not a run folder" in capsys.readouterr().err

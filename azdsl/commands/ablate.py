@@ -21,7 +21,8 @@ def register(subparsers: Any) -> None:
         "(mean ± standard error over the tasks; tasks better / worse). Run it with the configs "
         "of several task variants to see which instructions a program needs where.",
     )
-    p.add_argument("config", metavar="CONFIG", help="the experiment config (.toml)")
+    p.add_argument("config", metavar="CONFIG", help="the experiment config (.toml), or a run "
+                   "folder: the config it ran with")
     p.add_argument("program", metavar="PROGRAM", help="the .az program file (- for stdin)")
     p.add_argument("--tasks", choices=_SETS, default="final",
                    help="the config's task set to score on (default final)")
@@ -36,13 +37,13 @@ def run(args: argparse.Namespace) -> int:
     from azdsl.commands.fmt import read_source
     from azdsl.language.parse import parse
     from azdsl.language.printer import unparse
+    from azdsl.runfolder import config_of
     from azdsl.running.ablation import ablate, format_ablation
     from azdsl.running.compare import all_classification
     from azdsl.running.evaluate import check_program
-    from azdsl.search.config import load_config
     from azdsl.search.evolve import make_tasks
 
-    config = load_config(args.config)
+    config = config_of(args.config)
     task_set = {"final": config.final_tasks, "select": config.select_tasks,
                 "search": config.search_tasks}[args.tasks]
     tasks = make_tasks(task_set, None)

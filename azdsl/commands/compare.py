@@ -21,7 +21,8 @@ def register(subparsers: Any) -> None:
         "are tried on the select tasks and the best is kept. Prints mean ± std over the final "
         "tasks (accuracy in % for classification).",
     )
-    p.add_argument("config", metavar="CONFIG", help="the experiment config (.toml)")
+    p.add_argument("config", metavar="CONFIG", help="the experiment config (.toml), or a run "
+                   "folder: the config it ran with")
     p.add_argument("programs", nargs="+", metavar="PROGRAM", help=".az program files")
     p.add_argument("--grid", type=_grid, default=None, metavar="GRID",
                    help="learning rates to try: a list `0.001,0.01,0.1` or a log-spaced range "
@@ -54,12 +55,12 @@ def _grid(text: str) -> tuple[float, ...]:
 def run(args: argparse.Namespace) -> int:
     from azdsl.commands.fmt import read_source
     from azdsl.language.parse import parse
+    from azdsl.runfolder import config_of
     from azdsl.running.compare import DEFAULT_GRID, all_classification, compare, format_table
     from azdsl.running.evaluate import check_program
-    from azdsl.search.config import load_config
     from azdsl.search.evolve import make_tasks
 
-    config = load_config(args.config)
+    config = config_of(args.config)
     select = make_tasks(config.select_tasks, None)
     final = make_tasks(config.final_tasks, None)
     programs = []
