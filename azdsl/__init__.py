@@ -33,6 +33,7 @@ _LAZY = {
     "pareto_front": "azdsl.search.hall_of_fame",
     "EvolvedRegressor": "azdsl.estimators",
     "EvolvedClassifier": "azdsl.estimators",
+    "register_fitness": "azdsl.extend",
     "register_op": "azdsl.extend",
     "register_task_kind": "azdsl.extend",
     "load_extensions": "azdsl.extend",
@@ -41,7 +42,8 @@ _LAZY = {
 
 __all__ = ["STOP", "Algorithm", "EvolvedClassifier", "EvolvedRegressor", "MutationConfig",
            "Search", "evaluate", "evolve", "load_extensions", "mutate", "pareto_front", "parse",
-           "random_program", "register_op", "register_task_kind", "simplify", "unparse"]
+           "random_program", "register_fitness", "register_op", "register_task_kind",
+           "simplify", "unparse"]
 
 
 def __getattr__(name: str) -> Any:

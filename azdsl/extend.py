@@ -1,10 +1,12 @@
-"""Your own ops and task kinds, added without editing azdsl (docs/extending.md).
+"""Your own ops, task kinds and fitnesses, added without editing azdsl (docs/extending.md).
 
 `register_op` appends a checked row to the op table (azdsl.language.ops): from then on the
 parser, the printer, the op listing, the interpreter (its numpy function), codegen and the VM (its
 statement template), mutation (when a config lists it) and the search use it. Compiled modules
 are named by the text generated from the rows, so a new op compiles a new VM and no stale
-cache is used. `register_task_kind` adds a task generator a config's `kind` may name.
+cache is used. `register_task_kind` adds a task generator a config's `kind` may name;
+`register_fitness` a fitness a config's `[search] fitness` may name (azdsl.running.fitness:
+compiled by Numba here, its code's digest in the text of the modules that call it).
 `load_extensions` imports the modules a config's `[extensions] modules` names; island workers
 load the same list before they build their searches.
 """
@@ -15,6 +17,7 @@ import functools
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import keyword
 import re
 import sys
@@ -29,11 +32,12 @@ from azdsl.errors import ConfigError
 from azdsl.language import ops as op_table
 from azdsl.language.ops import OPS, Form, Kind, Op
 from azdsl.language.spelling import FUNCTIONS, spelled_by
+from azdsl.running import fitness as fitness_table
 from azdsl.running import tasks as task_table
 from azdsl.running.template import expand, free_names
 
-__all__ = ["load_extensions", "register_op", "register_task_kind", "restore", "snapshot",
-           "user_ops"]
+__all__ = ["load_extensions", "register_fitness", "register_op", "register_task_kind",
+           "restore", "snapshot", "user_ops"]
 
 _KINDS = {kind.prefix: kind for kind in Kind}
 _OPERAND = r"\s*([A-Za-z_]\w*)\s*"
@@ -236,6 +240,111 @@ def register_task_kind(name: str, generator: task_table.TaskGenerator, *,
     task_table.USER_TASK_KINDS[name] = kind
 
 
+# (y, prediction) and (total, count) the functions of a fitness are tried on when registered
+_EXAMPLE_TRIALS = ((0.0, 0.5), (1.0, -2.0), (0.25, 1e3))
+_SCORE_TRIALS = ((1.5, 3), (0.0, 1))
+
+
+def register_fitness(name: str, example: Callable[[float, float], float],
+                     score: Callable[[float, int], float], *,
+                     kinds: Sequence[str] = (task_table.REGRESSION, task_table.CLASSIFICATION),
+                     description: str = "") -> fitness_table.Fitness:
+    """Add a fitness a config's `[search] fitness = "name"` may use, e.g. the mean absolute
+    error as `register_fitness("mae", lambda y, p: abs(y - p), lambda total, n: 1.0 / (1.0 +
+    total / n))` (but with `def`s: lambdas are fine, yet a module's functions read better).
+
+    `example(y, prediction)` is one validation example's term (prediction: the raw s1; for
+    classification y is 0 or 1), summed in example order; `score(total, count)` turns the sum
+    into the task's fitness, higher better, in [0, 1] like the built-in ones (below 0 or not
+    finite counts as 0). Both must be plain Python functions Numba compiles: the compiled
+    backends call them compiled, the interpreter as they are. `kinds`: the task kinds it
+    scores. Registering the same fitness again does nothing; another one of that name raises
+    ConfigError."""
+    if not isinstance(name, str) or not re.match(r"^[A-Za-z_][\w-]*$", name):
+        raise ConfigError(f"fitness {name!r}: a name is letters, digits, `_` and `-`")
+    if name in fitness_table.BUILTIN_FITNESSES:
+        raise ConfigError(f"fitness {name!r} is built in")
+    where = f"fitness {name!r}"
+    chosen = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    if not chosen or any(kind not in fitness_table.LABELS for kind in chosen):
+        raise ConfigError(f"{where}: kinds must be one or both of "
+                          f"{', '.join(map(repr, fitness_table.LABELS))}, got {kinds!r}")
+    if not isinstance(description, str):
+        raise ConfigError(f"{where}: description must be a string")
+    # njit functions given: their Python (what the interpreter calls)
+    functions: list[Callable[..., float]] = [getattr(fn, "py_func", fn) for fn in (example, score)]
+    for role, fn in zip(("example", "score"), functions, strict=True):
+        if not inspect.isfunction(fn):
+            raise ConfigError(f"{where}: {role} must be a Python function, got {fn!r}")
+    known = fitness_table.FITNESSES.get(name)
+    if known is not None:
+        if (_same_function(known.example, functions[0])
+                and _same_function(known.score, functions[1]) and known.kinds == chosen):
+            return known  # the same fitness again (an extension loaded twice)
+        raise ConfigError(f"{where} is already registered (by "
+                          f"{getattr(known.example, '__module__', '?')})")
+    compiled = tuple(_compiled(fn, role, where, trials) for fn, role, trials in zip(
+        functions, ("example", "score"), (_EXAMPLE_TRIALS, _SCORE_TRIALS), strict=True))
+    digest = hashlib.sha256(repr(chosen).encode())
+    for fn in functions:
+        digest.update(_code_digest(fn))
+    entry = fitness_table.Fitness(name, functions[0], functions[1], chosen,
+                                  description or f"{name} (user fitness)",
+                                  compiled=(compiled[0], compiled[1]),
+                                  digest=digest.hexdigest()[:16])
+    fitness_table.FITNESSES[name] = entry
+    return entry
+
+
+def _compiled(fn: Callable[..., Any], role: str, where: str,
+              trials: Sequence[tuple[float, float | int]]) -> Any:
+    """`fn` under numba.njit, tried on `trials` compiled and as Python: both must return
+    floats. The numpy error model is that of the generated code."""
+    import numba  # only once a fitness is registered
+
+    # Inlined at Numba's IR level into the generated code: compiled apart, it would be linked
+    # in with an environment that names its module, and Numba's cache of the generated code
+    # would then import that module by name (an extension file's depends on its path).
+    jitted = numba.njit(error_model="numpy", inline="always")(fn)
+    for args in trials:
+        for how, call in (("compiled by Numba", jitted), ("as Python", fn)):
+            try:
+                with np.errstate(all="ignore"):
+                    value = call(*(np.float64(a) if isinstance(a, float) else np.int64(a)
+                                   for a in args))
+            except Exception as exc:  # the user's code, or Numba refusing it: say which
+                text = str(exc).strip().splitlines()
+                raise ConfigError(f"{where}: {role}{args} failed {how}: {type(exc).__name__}: "
+                                  f"{text[0] if text else ''}") from None
+            if isinstance(value, bool) or not isinstance(value, float):
+                raise ConfigError(f"{where}: {role}{args} returned {value!r} {how}; it must "
+                                  "return a float")
+    return jitted
+
+
+def _code_digest(fn: Callable[..., Any]) -> bytes:
+    """What names a function's code: its own bytecode, and the whole file it comes from
+    (globals it reads, helpers it calls), so compiled code that inlines it is rebuilt when
+    any of that changes."""
+    # Not the module's name: an extension file's depends on its path, and the same code
+    # loaded from elsewhere should find the code compiled for it in the cache.
+    parts = [fn.__qualname__.encode(), _code_bytes(fn.__code__)]
+    try:
+        source = inspect.getsourcefile(fn)
+    except TypeError:
+        source = None
+    if source is not None and Path(source).is_file():
+        parts.append(Path(source).read_bytes())
+    return hashlib.sha256(b"\0".join(parts)).digest()
+
+
+def _code_bytes(code: Any) -> bytes:
+    """A code object's instructions, names and constants (nested code too), without its file
+    name and line numbers."""
+    consts = [_code_bytes(c) if inspect.iscode(c) else repr(c).encode() for c in code.co_consts]
+    return b"\1".join([code.co_code, repr((code.co_names, code.co_varnames)).encode(), *consts])
+
+
 def _same_function(a: Callable[..., Any], b: Callable[..., Any]) -> bool:
     return a is b or (getattr(a, "__module__", None), getattr(a, "__qualname__", None)) == (
         getattr(b, "__module__", None), getattr(b, "__qualname__", None))
@@ -277,8 +386,9 @@ def load_extensions(entries: Sequence[str], base_dir: str | Path = ".") -> tuple
             continue
         try:
             _LOADED[target] = _import(target)
-        except ConfigError as exc:
-            raise ConfigError(f"extension {entry}: {exc}") from None
+        except ConfigError as exc:  # its messages, not its rendering ("azdsl: error: ...")
+            raise ConfigError([replace(d, message=f"extension {entry}: {d.message}")
+                               for d in exc.diagnostics]) from None
         except Exception as exc:  # the user's code: say where it failed
             raise ConfigError(f"extension {entry}: importing it failed: "
                               f"{type(exc).__name__}: {exc}") from exc
@@ -312,11 +422,13 @@ class Snapshot(NamedTuple):
     ops: int
     task_kinds: tuple[str, ...]
     loaded: tuple[str, ...]
+    fitnesses: tuple[str, ...] = fitness_table.BUILTIN_FITNESSES
 
 
 def snapshot() -> Snapshot:
     """What is registered now, for `restore`."""
-    return Snapshot(len(OPS), tuple(task_table.USER_TASK_KINDS), tuple(_LOADED))
+    return Snapshot(len(OPS), tuple(task_table.USER_TASK_KINDS), tuple(_LOADED),
+                    tuple(fitness_table.FITNESSES))
 
 
 def restore(state: Snapshot) -> None:
@@ -325,6 +437,9 @@ def restore(state: Snapshot) -> None:
     for name in list(task_table.USER_TASK_KINDS):
         if name not in state.task_kinds:
             del task_table.USER_TASK_KINDS[name]
+    for name in list(fitness_table.FITNESSES):
+        if name not in state.fitnesses:
+            del fitness_table.FITNESSES[name]
     for target in list(_LOADED):
         if target not in state.loaded:
             sys.modules.pop(_LOADED.pop(target), None)

@@ -1,4 +1,5 @@
-"""An azdsl extension: the op `v = softsign(v)` and the task kind "softsign_teacher".
+"""An azdsl extension: the op `v = softsign(v)`, the task kind "softsign_teacher" and the
+fitness "atan_mae".
 
 examples/softsign.toml names this file under [extensions] modules, so `azdsl evolve
 examples/softsign.toml` (and every island worker) loads it before reading the op lists.
@@ -7,10 +8,12 @@ docs/extending.md explains each argument.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
-from azdsl.extend import register_op, register_task_kind
+from azdsl.extend import register_fitness, register_op, register_task_kind
 
 Floats = npt.NDArray[np.float64]
 
@@ -44,3 +47,20 @@ def softsign_teacher(dim: int, num_train: int, num_valid: int, param_seed: int,
 
 
 register_task_kind("softsign_teacher", softsign_teacher)
+
+
+# A fitness: plain Python that Numba compiles (the compiled backends run it compiled, the
+# interpreter as it is). The terms are summed over the validation examples in order.
+def absolute_error(y: float, prediction: float) -> float:
+    """One validation example's term."""
+    return abs(y - prediction)
+
+
+def atan_mae(total: float, count: int) -> float:
+    """The task's fitness from the summed terms: 1 - (2/pi) atan(mean absolute error), the
+    built-in regression fitness with the MAE in place of the RMSE (in [0, 1], higher better)."""
+    return 1.0 - (2.0 / math.pi) * math.atan(total / count)
+
+
+register_fitness("atan_mae", absolute_error, atan_mae, kinds=("regression",),
+                 description="1 - (2/pi) atan(mean absolute validation error)")

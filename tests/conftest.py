@@ -25,8 +25,8 @@ def compiled_cache() -> Path:
 
 @pytest.fixture(autouse=True)
 def no_registration_outlives_its_test() -> object:
-    """Ops, task kinds and extensions a test registers are forgotten after it: a leaked op
-    changes the op table every later test (and every worker's check of it) sees."""
+    """Ops, task kinds, fitnesses and extensions a test registers are forgotten after it: a
+    leaked op changes the op table every later test (and every worker's check of it) sees."""
     from azdsl import extend
 
     state = extend.snapshot()

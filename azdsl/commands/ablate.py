@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from azdsl.running.ablation import ablate, format_ablation
     from azdsl.running.compare import all_classification
     from azdsl.running.evaluate import check_program
+    from azdsl.running.fitness import user_fitness
     from azdsl.search.evolve import make_tasks
 
     config = config_of(args.config)
@@ -50,10 +51,11 @@ def run(args: argparse.Namespace) -> int:
     program = parse(read_source(args.program), args.program)
     check_program(program, tasks)
     result = ablate(program, tasks, seed=args.seed, backend=args.backend,
-                    max_abs_error=config.max_abs_error)
+                    max_abs_error=config.max_abs_error, fitness=config.fitness)
     print(f"# {args.program}, simplified:", file=sys.stderr)
     print(unparse(result.program, comments=False), file=sys.stderr, end="")
-    sys.stdout.write(format_ablation(result, classification=all_classification(tasks),
+    sys.stdout.write(format_ablation(result, classification=all_classification(tasks)
+                                     and user_fitness(config.fitness) is None,
                                      markdown=args.markdown))
     role = f"{args.tasks}_tasks"
     if task_set.scored_on(role):

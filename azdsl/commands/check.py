@@ -1,4 +1,5 @@
-"""`azdsl check FILE... [--dim F]`: report every error of each program, or say it is fine."""
+"""`azdsl check FILE... [--dim F] [--extension FILE]`: report every error of each program, or
+say it is fine."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 from typing import Any
 
 from azdsl.commands._args import feature_size
+from azdsl.commands.ops import add_extension_option, load_extension_option
 from azdsl.errors import SHOWN, AzdslError
 from azdsl.language.parse import parse, read_source
 from azdsl.limits import check_cells, check_memory, program_needs
@@ -20,10 +22,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--dim", type=feature_size, metavar="F",
                    help="also check index literals against the feature size F, and that "
                    "the program's memory at F fits in this machine's")
+    add_extension_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    load_extension_option(args)
     status = 0
     for name in args.files:
         try:

@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from azdsl.runfolder import config_of
     from azdsl.running.compare import DEFAULT_GRID, all_classification, compare, format_table
     from azdsl.running.evaluate import check_program
+    from azdsl.running.fitness import user_fitness
     from azdsl.search.evolve import make_tasks
 
     config = config_of(args.config)
@@ -69,8 +70,9 @@ def run(args: argparse.Namespace) -> int:
         check_program(program, select + final)
         programs.append((Path(file).stem if file != "-" else "stdin", program))
     entries = compare(programs, select, final, args.grid or DEFAULT_GRID, seed=args.seed,
-                      backend=args.backend, max_abs_error=config.max_abs_error)
-    classification = all_classification(final)
+                      backend=args.backend, max_abs_error=config.max_abs_error,
+                      fitness=config.fitness)
+    classification = all_classification(final) and user_fitness(config.fitness) is None
     if args.verbose:
         for entry in entries:
             where = "no learning-rate literal" if entry.position is None else (

@@ -1,4 +1,5 @@
-"""`azdsl ops [--markdown]`: the op table (code, canonical spelling, kinds, doc)."""
+"""`azdsl ops [--markdown] [--extension FILE]`: the op table (code, canonical spelling, kinds,
+doc); also the `--extension` option that ops, check and run share."""
 
 from __future__ import annotations
 
@@ -12,7 +13,22 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("ops", help="list the ops",
                               description="List the ops of the language, from the op table.")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    add_extension_option(p)
     p.set_defaults(func=run)
+
+
+def add_extension_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--extension", action="append", default=[], metavar="FILE_OR_MODULE",
+                   help="load an extension first (a .py file or a module name, as a config's "
+                   "[extensions] modules), so its ops, task kinds and fitnesses are known "
+                   "(repeatable)")
+
+
+def load_extension_option(args: argparse.Namespace) -> None:
+    """Import the `--extension` entries (relative paths from the current folder)."""
+    from azdsl.extend import load_extensions
+
+    load_extensions(args.extension)
 
 
 def kinds(op: Op) -> str:
@@ -28,6 +44,7 @@ def rows() -> list[tuple[str, str, str, str]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    load_extension_option(args)
     header = ("code", "canonical form", "kinds (out ← in)", "doc")
     table = rows()
     if args.markdown:

@@ -8,6 +8,7 @@ from typing import Any
 
 from azdsl.commands._args import feature_size, positive
 from azdsl.commands.fmt import read_source
+from azdsl.commands.ops import add_extension_option, load_extension_option
 from azdsl.errors import ConfigError
 from azdsl.language.parse import parse
 from azdsl.limits import MAX_CELLS
@@ -23,7 +24,7 @@ def register(subparsers: Any) -> None:
         "run", help="score a program on tasks",
         description="Train and validate a program on a collection of tasks (`azdsl docs "
         "semantics`) and print its fitness: the mean over tasks of 1 - (2/pi) atan(RMSE) for "
-        "regression, accuracy for classification.")
+        "regression, accuracy for classification, or of the fitness --fitness names.")
     p.add_argument("file", metavar="FILE", help="the .az program (`-` reads stdin)")
     p.add_argument("--task", choices=TASK_CHOICES, default="linear",
                    help="task family (image data sets give projected binary tasks)")
@@ -45,6 +46,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--memory", type=_memory, metavar="S,V,M",
                    help="cells allowed per kind; a program needing more is an error")
     p.add_argument("--backend", choices=("interp", "jit", "vm"), default="vm")
+    p.add_argument("--fitness", metavar="NAME",
+                   help="score with this fitness: accuracy, atan_rmse or one an extension "
+                   "registers (default: by task kind)")
+    add_extension_option(p)
     p.add_argument("-v", "--verbose", action="store_true", help="also print per-task fitness")
     p.set_defaults(func=run)
 
@@ -76,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from azdsl import limits
     from azdsl.running.evaluate import evaluate
 
+    load_extension_option(args)  # before parsing: the program may use their ops
     source = read_source(args.file)
     program = parse(source, args.file, args.dim)
     limits.check_cells(program, source, args.file)
@@ -110,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         limits.check_memory([limits.program_needs(program, tasks[0].dim, args.file,
                                                   args.memory)])
     result = evaluate(program, tasks, seed=args.seed or 0, backend=args.backend,
-                      memory=args.memory)
+                      memory=args.memory, fitness=args.fitness)
     print(f"fitness {result.fitness!r}")
     if args.verbose:
         for i, fitness in enumerate(result.task_fitness):

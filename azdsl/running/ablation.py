@@ -50,13 +50,14 @@ def without(program: Program, component: int, index: int) -> Program:
 
 
 def ablate(program: Program, tasks: Sequence[Task], *, seed: int = 0, backend: str = "vm",
-           max_abs_error: float = 100.0) -> Ablation:
-    """Score the simplified program and each of its one-instruction removals on `tasks`."""
+           max_abs_error: float = 100.0, fitness: str | None = None) -> Ablation:
+    """Score the simplified program and each of its one-instruction removals on `tasks`
+    (`fitness`: a registered fitness's name; default: built in, by task kind)."""
     simple = simplify(program)
 
     def score(candidate: Program) -> tuple[float, ...]:
         return evaluate(candidate, tasks, seed=seed, backend=backend,
-                        max_abs_error=max_abs_error).task_fitness
+                        max_abs_error=max_abs_error, fitness=fitness).task_fitness
 
     removals = []
     for component, instrs in enumerate((simple.setup, simple.predict, simple.learn)):

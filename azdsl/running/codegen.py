@@ -41,6 +41,7 @@ from azdsl.running.evaluate import (
     outcomes_of,
     register_backend,
 )
+from azdsl.running.fitness import generated_lines
 from azdsl.running.tasks import Task
 from azdsl.running.template import expand
 
@@ -215,8 +216,10 @@ def instruction_lines(instr: Instr, component: int, ordinal: int) -> list[str]:
     return lines
 
 
-def generate(program: Program, dim: int, *, jit: bool = True) -> str:
-    """The module for `program` at F = `dim`: jitted with Numba, or plain Python."""
+def generate(program: Program, dim: int, *, jit: bool = True,
+             fitness: str | None = None) -> str:
+    """The module for `program` at F = `dim`: jitted with Numba, or plain Python; `fitness`
+    names a registered fitness (default: built in, by task kind)."""
     ordinals = random_ordinals(program)
     needs = program.memory_needs()
     memory = (needs[Kind.SCALAR], needs[Kind.VECTOR], needs[Kind.MATRIX])
@@ -251,7 +254,8 @@ def generate(program: Program, dim: int, *, jit: bool = True) -> str:
             "",
             *(f"{name} = kernels.{name}.py_func" for name in sorted(_HELPERS)),
         ]
-    out += ["", f"F = {dim}", f"MEMORY = {memory}", ""]
+    binding, fitness_args = generated_lines(fitness, jit=jit)
+    out += ["", *binding, f"F = {dim}", f"MEMORY = {memory}", ""]
     for index, (name, instrs) in enumerate(zip(COMPONENT_NAMES, program.components, strict=True)):
         body: list[str] = []
         for instr, ordinal in zip(instrs, ordinals[index], strict=True):
@@ -282,14 +286,15 @@ def generate(program: Program, dim: int, *, jit: bool = True) -> str:
         f"            learn({CALL_ARGS})",
         "    return s[1]",
         "",
-        *protocol_lines(jit),
+        *protocol_lines(jit, fitness_args),
     ]
     return "\n".join(out)
 
 
-def protocol_lines(jit: bool) -> list[str]:
+def protocol_lines(jit: bool, fitness_args: str = "") -> list[str]:
     """`lockstep_runner`, `access` and `evaluate_tasks` (evaluate.run_lockstep bound to
-    them), for a context (S, V, M, tv, tm, streams) whose memories have a leading task axis.
+    them, and to a registered fitness's functions: `fitness_args`), for a context (S, V, M,
+    tv, tm, streams) whose memories have a leading task axis.
 
     Numba lowers a dispatcher passed as a value to its address, which makes a function
     uncacheable; inlined at the IR level, the protocol calls this module's runner directly
@@ -339,7 +344,7 @@ def protocol_lines(jit: bool) -> list[str]:
         f"                   {tail}):",
         '    """evaluate.run_lockstep with this module\'s runner."""',
         f"    run_lockstep(lockstep_runner, access, {head}",
-        f"                 {tail})",
+        f"                 {tail}{fitness_args})",
         "",
     ]
 
@@ -372,10 +377,12 @@ PLAIN_NUMPY: Any = _PlainNumpy()
 on_table_change(PLAIN_NUMPY.refresh)
 
 
-def compile_program(program: Program, dim: int, *, jit: bool = True) -> ModuleType:
-    """The generated module for `program` at F = `dim`: jitted and imported from the cache
-    folder, or (jit=False) plain Python executed in memory (no file, nothing to cache)."""
-    source = generate(program, dim, jit=jit)
+def compile_program(program: Program, dim: int, *, jit: bool = True,
+                    fitness: str | None = None) -> ModuleType:
+    """The generated module for `program` at F = `dim` (and the fitness named): jitted and
+    imported from the cache folder, or (jit=False) plain Python executed in memory (no file,
+    nothing to cache)."""
+    source = generate(program, dim, jit=jit, fitness=fitness)
     if jit:
         return load_module(content_stem(f"azdsl_prog_F{dim}", source), source)
     module = ModuleType(content_stem(f"azdsl_py_F{dim}", source))
@@ -412,7 +419,7 @@ def _backend(name: str, jit: bool) -> Backend:
                        settings: Settings) -> list[TaskOutcome]:
         def evaluate_group(group: list[Task]) -> list[TaskOutcome]:
             packed = PackedTasks.pack(group, settings)
-            module = compile_program(program, packed.dim, jit=jit)
+            module = compile_program(program, packed.dim, jit=jit, fitness=settings.fitness)
             n = len(packed)
             fitness = np.zeros(n)
             errors = np.zeros((n, settings.record))

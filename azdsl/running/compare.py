@@ -104,10 +104,11 @@ class Entry:
 
 
 def tune(program: Program, tasks: Sequence[Task], grid: Sequence[float], *, seed: int = 0,
-         backend: str = "vm", max_abs_error: float = 100.0
+         backend: str = "vm", max_abs_error: float = 100.0, fitness: str | None = None
          ) -> tuple[int | None, float | None, tuple[tuple[float, float], ...]]:
     """(position, best rate, (rate, fitness) per candidate) on `tasks`; (None, None, ()) when
-    the program has no learning-rate literal."""
+    the program has no learning-rate literal. `fitness`: a registered fitness's name, as a
+    config's `[search] fitness` (default: built in, by task kind)."""
     position = learning_rate_position(program)
     if position is None:
         return None, None, ()
@@ -119,16 +120,17 @@ def tune(program: Program, tasks: Sequence[Task], grid: Sequence[float], *, seed
     for rate in candidates:
         trial = with_learning_rate(program, position, rate)
         scores.append((rate, evaluate(trial, tasks, seed=seed, backend=backend,
-                                      max_abs_error=max_abs_error).fitness))
+                                      max_abs_error=max_abs_error, fitness=fitness).fitness))
     best = max(range(len(scores)), key=lambda k: (scores[k][1], -k))
     return position, scores[best][0], tuple(scores)
 
 
 def tuned(program: Program, tasks: Sequence[Task], grid: Sequence[float] = DEFAULT_GRID, *,
-          seed: int = 0, backend: str = "vm", max_abs_error: float = 100.0) -> Program:
+          seed: int = 0, backend: str = "vm", max_abs_error: float = 100.0,
+          fitness: str | None = None) -> Program:
     """`program` with its learning rate tuned on `tasks` (as `tune`); as it is without one."""
     position, rate, _ = tune(program, tasks, grid, seed=seed, backend=backend,
-                             max_abs_error=max_abs_error)
+                             max_abs_error=max_abs_error, fitness=fitness)
     if position is None or rate is None:
         return program
     return with_learning_rate(program, position, rate)
@@ -136,22 +138,23 @@ def tuned(program: Program, tasks: Sequence[Task], grid: Sequence[float] = DEFAU
 
 def compare(programs: Sequence[tuple[str, Program]], select_tasks: Sequence[Task],
             final_tasks: Sequence[Task], grid: Sequence[float] = DEFAULT_GRID, *,
-            seed: int = 0, backend: str = "vm", max_abs_error: float = 100.0) -> list[Entry]:
+            seed: int = 0, backend: str = "vm", max_abs_error: float = 100.0,
+            fitness: str | None = None) -> list[Entry]:
     """Tune each program's learning rate on select_tasks and score it on final_tasks."""
     entries = []
     for name, program in programs:
         position, rate, scores = tune(program, select_tasks, grid, seed=seed, backend=backend,
-                                      max_abs_error=max_abs_error)
+                                      max_abs_error=max_abs_error, fitness=fitness)
         tuned = program
         own = None
         if position is not None and rate is not None:
             own = float(program.setup[position].literals[0])
             tuned = with_learning_rate(program, position, rate)
         select = dict(scores)[rate] if rate is not None else evaluate(
-            tuned, select_tasks, seed=seed, backend=backend, max_abs_error=max_abs_error
-        ).fitness
+            tuned, select_tasks, seed=seed, backend=backend, max_abs_error=max_abs_error,
+            fitness=fitness).fitness
         final = evaluate(tuned, final_tasks, seed=seed, backend=backend,
-                         max_abs_error=max_abs_error)
+                         max_abs_error=max_abs_error, fitness=fitness)
         entries.append(Entry(name, position, own, rate, select, scores, final.task_fitness))
     return entries
 

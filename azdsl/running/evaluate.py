@@ -21,7 +21,8 @@ each with its own memory, by the same step. A backend supplies two functions:
     READ_PREDICTION   returns s1
 
 The protocol owns everything else: the example order, the sigmoid (computed here so every
-backend computes it identically), early stopping, validation errors and the fitness.
+backend computes it identically), early stopping, validation errors and the fitness (the
+built-in one inlined, or the registered functions the caller passes: azdsl.running.fitness).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from azdsl.errors import CheckError, ConfigError
 from azdsl.language.ops import Kind
 from azdsl.language.program import Program, validate
 from azdsl.limits import MAX_CELLS, cell_problems
+from azdsl.running.fitness import check_tasks, user_fitness
 from azdsl.running.tasks import CLASSIFICATION, Task
 
 FloatArray = npt.NDArray[np.float64]
@@ -87,6 +89,8 @@ def run_lockstep(
     errors: FloatArray,
     counts: IntArray,
     fitness: FloatArray,
+    fitness_example: Any = None,
+    fitness_score: Any = None,
 ) -> None:
     """Train and validate one program on every task t (docs/semantics.md): fitness[t].
 
@@ -102,6 +106,11 @@ def run_lockstep(
     has room, the training errors |y - s1| step by step, then the validation errors (|y - s1|
     for regression, 0/1 for classification); counts[t] (length >= 3) the number of training
     errors recorded, of validation errors recorded, and of Learn steps run.
+
+    The fitness of an epoch is the built-in one by task kind, or, given the functions of a
+    registered fitness (azdsl.running.fitness), fitness_score(the sum of fitness_example(y,
+    s1) over the validation examples in order, their count), non-finite counting as 0.
+    (Numba drops the branches of functions not given: the built-in path stays as it was.)
     """
     n_tasks = x_train.shape[0]
     capacity = errors.shape[1]
@@ -225,8 +234,11 @@ def run_lockstep(
                         n_checking -= 1
                         checking[q] = checking[n_checking]
                     else:
-                        wrong[t] += error
-                        squares[t] += error * error
+                        if fitness_example is not None:  # `wrong` sums the user's terms
+                            wrong[t] += fitness_example(y, prediction)
+                        else:
+                            wrong[t] += error
+                            squares[t] += error * error
                         if following < g_valid:
                             access(ctx, FEED_PREDICT, t, x_valid, following, 0.0)
                         q += 1
@@ -234,7 +246,11 @@ def run_lockstep(
                 for q in range(n_checking):
                     t = checking[q]
                     value = 0.0
-                    if g_classification:
+                    if fitness_score is not None:
+                        value = fitness_score(wrong[t], g_valid)
+                        if not value < math.inf:  # NaN and inf (and -inf below) count as 0
+                            value = 0.0
+                    elif g_classification:
                         value = 1.0 - wrong[t] / g_valid
                     else:
                         rmse = math.sqrt(squares[t] / g_valid)
@@ -262,6 +278,7 @@ class Settings:
     num_valid: int | None = None  # at most this many validation examples
     epochs: int | None = None  # overrides the task's epochs
     record: int = 0  # error slots per task for the functional-equivalence cache
+    fitness: str | None = None  # a registered fitness's name (None: built in, by task kind)
 
 
 @dataclass(frozen=True, eq=False)
@@ -428,6 +445,8 @@ def _interp_backend() -> Backend:
     def evaluate_tasks(program: Program, tasks: Sequence[Task],
                        settings: Settings) -> list[TaskOutcome]:
         sizes = memory_sizes(program, settings.memory)
+        user = user_fitness(settings.fitness)  # its Python functions: what Numba compiles
+        fitness_args = (user.example, user.score) if user else ()
 
         def evaluate_packed(packed: PackedTasks) -> list[TaskOutcome]:
             machines = [interp.Machine.fresh(program, sizes, packed.dim,
@@ -438,7 +457,7 @@ def _interp_backend() -> Backend:
             errors = np.zeros((n, settings.record))
             counts = np.zeros((n, 3), dtype=np.int64)
             run_lockstep(interp.lockstep_runner, interp.access, machines, *packed.arrays(),
-                         settings.max_abs_error, errors, counts, fitness)
+                         settings.max_abs_error, errors, counts, fitness, *fitness_args)
             return outcomes_of(fitness, errors, counts)
 
         return by_dim(tasks, lambda chosen: evaluate_packed(PackedTasks.pack(chosen, settings)))
@@ -500,13 +519,17 @@ def evaluate(
     num_valid: int | None = None,
     epochs: int | None = None,
     record: int = 0,
+    fitness: str | None = None,
 ) -> Evaluation:
-    """Score `program` on `tasks` (docs/semantics.md) with the named backend."""
+    """Score `program` on `tasks` (docs/semantics.md) with the named backend; `fitness`
+    names a registered fitness (azdsl.running.fitness; default: built in, by task kind)."""
     task_list = [tasks] if isinstance(tasks, Task) else list(tasks)
     if not task_list:
         raise ConfigError("no tasks to evaluate on")
     check_program(program, task_list)
-    settings = Settings(seed, max_abs_error, memory, num_train, num_valid, epochs, record)
+    check_tasks(fitness, task_list)
+    settings = Settings(seed, max_abs_error, memory, num_train, num_valid, epochs, record,
+                        fitness)
     outcomes = get_backend(backend).evaluate_tasks(program, task_list, settings)
     per_task = tuple(o.fitness for o in outcomes)
     return Evaluation(combine_fitness(per_task, combine), per_task,

@@ -27,6 +27,7 @@ from azdsl.language.ops import table_digest
 from azdsl.language.parse import parse
 from azdsl.language.printer import unparse
 from azdsl.language.program import Program
+from azdsl.running.fitness import fitness_named
 from azdsl.search.config import Budget, Config
 from azdsl.search.engine import Keys
 from azdsl.search.evolve import ProgramReader, Search, seed64
@@ -232,6 +233,8 @@ class IslandHost:
         self.failure: ConfigError | None = None
         try:
             load_extensions(spec.config.extensions)
+            if spec.config.fitness is not None:  # registered outside them: not here
+                fitness_named(spec.config.fitness)
             if table_digest() != spec.ops_digest:
                 raise ConfigError("this worker's ops differ from the driver's: ops registered "
                                   "outside the config's [extensions] modules do not reach "

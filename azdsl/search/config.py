@@ -33,6 +33,7 @@ from azdsl.limits import (
     memory_problem,
     read_capped_text,
 )
+from azdsl.running.fitness import check_labels, spec_label
 from azdsl.running.tasks import NPZ_ONE_TASK, TaskSpec, mnist_package_file, task_kinds
 from azdsl.search.config_schema import SECTIONS, Key, Section
 from azdsl.search.mutate import MUTATION_TYPES, MutationConfig
@@ -139,6 +140,7 @@ class Config:
     mutate_prob: float = _default("search", "mutate_prob")
     combine: str = _default("search", "combine")
     max_abs_error: float = _default("search", "max_abs_error")
+    fitness: str | None = None  # a registered fitness's name; None: built in, by task kind
     fec: Fec = field(default_factory=Fec)
     hurdles: Hurdles = field(default_factory=Hurdles)
     budget: Budget = field(default_factory=Budget)
@@ -610,6 +612,7 @@ def parse_config(text: str, *, filename: str = "<config>", base_dir: str | Path 
     mutate_prob = s.number("mutate_prob")
     combine = s.choice("combine")
     max_abs_error = s.number("max_abs_error")
+    fitness = _fitness(s, (search_tasks, select_tasks, final_tasks))
     s.finish()
 
     f = root.table("fec")
@@ -671,7 +674,8 @@ def parse_config(text: str, *, filename: str = "<config>", base_dir: str | Path 
         memory=memory, components=(comps[0], comps[1], comps[2]), method=method,
         population_size=population, tournament_size=tournament, initial_population=initial,
         initial_program=initial_program, mutations=mutations, mutate_prob=mutate_prob,
-        combine=combine, max_abs_error=max_abs_error, fec=fec, hurdles=hurdles, budget=budget,
+        combine=combine, max_abs_error=max_abs_error, fitness=fitness, fec=fec,
+        hurdles=hurdles, budget=budget,
         train_budget=train_budget, progress_every=progress_every,
         checkpoint_every=checkpoint_every, checkpoint_seconds=checkpoint_seconds,
         extensions=extensions,
@@ -740,6 +744,22 @@ def with_settings(config: Config, **changes: Any) -> Config:
     if problems:
         raise ConfigError(problems)
     return changed
+
+
+def _fitness(s: _Reader, task_sets: Sequence[TaskSet]) -> str | None:
+    """[search] fitness: a registered name whose kinds hold every task set's (where the config
+    says the kind; npz files that do not are checked when evaluated)."""
+    name = s.string("fitness")
+    if name is None:
+        return None
+    labels = [label for task_set in task_sets for spec in task_set.specs
+              if (label := spec_label(spec)) is not None]
+    try:
+        check_labels(name, labels, "task sets")
+    except ConfigError as exc:
+        s.error("fitness", str(exc))
+        return None
+    return name
 
 
 def _extensions(root: _Reader, base_dir: Path) -> tuple[str, ...]:

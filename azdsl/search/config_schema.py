@@ -109,10 +109,10 @@ TASK_KEYS = (
         "permutation drawn with the task", low=1),
     Key("seed", "integer", None, "base seed: task i uses seed + i for its parameters and data",
         low=0, high=SEED_LIMIT - 1, default_text="the original's fixed task seeds"),
-    Key("param_seeds", "list", (), "explicit parameter seeds per task (continued by +1)",
-        type_text=_SEEDS, default_text="none"),
-    Key("data_seeds", "list", (), "explicit data seeds per task (continued by +1)",
-        type_text=_SEEDS, default_text="none"),
+    Key("param_seeds", "list", (), "explicit parameter seeds per task "
+        "(continued by +1, skipping seeds the list holds)", type_text=_SEEDS, default_text="none"),
+    Key("data_seeds", "list", (), "explicit data seeds per task "
+        "(continued by +1, skipping seeds the list holds)", type_text=_SEEDS, default_text="none"),
     Key("randomize", "boolean", False, "draw fresh task seeds for every experiment (select "
         "tasks usually do, final tasks never should)"),
     Key("dataset", "choice", "digits", "`projected` only: the image data set; `digits` ships "
@@ -153,9 +153,9 @@ _TASK_SET_DOC = ("A task set: one table, or several `[[{name}]]` tables whose ta
                  "scored together. ")
 
 SCHEMA: tuple[Section, ...] = (
-    Section("extensions", "Python code that registers ops and task kinds before the rest of "
-            "the config is read (docs/extending.md). It runs with your rights, in the run and in "
-            "every worker: name only code you trust.", (
+    Section("extensions", "Python code that registers ops, task kinds and fitnesses before the "
+            "rest of the config is read (docs/extending.md). It runs with your rights, in the run "
+            "and in every worker: name only code you trust.", (
         Key("modules", "list", (), "`.py` files (relative to the config's folder) or "
             "importable module names, loaded in order", type_text="list of strings",
             default_text="`[]`"),
@@ -199,6 +199,9 @@ SCHEMA: tuple[Section, ...] = (
         Key("combine", "choice", "mean", "how task fitnesses combine into one", choices=COMBINE),
         Key("max_abs_error", "number", 100.0, "a prediction further than this from its label "
             "stops training (fitness 0 in the first epoch)", low=0.0),
+        Key("fitness", "string", None, 'how a task is scored: `"accuracy"` (classification), '
+            '`"atan_rmse"` (regression) or a fitness an extension registers '
+            "(docs/extending.md)", default_text="by task kind: accuracy or atan_rmse"),
     )),
     Section("fec", "Functional equivalence checking: a child is first run on a few examples of "
             "each task, and a child computing exactly the errors of one already scored reuses "

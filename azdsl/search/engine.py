@@ -35,6 +35,7 @@ from azdsl.limits import MAX_INT
 from azdsl.running import vm
 from azdsl.running.codegen import content_stem, dependency_stamp, load_module
 from azdsl.running.evaluate import Settings
+from azdsl.running.fitness import check_tasks
 from azdsl.running.tasks import Task
 from azdsl.search import kernel as kern
 from azdsl.search import loop as searchloop
@@ -55,11 +56,15 @@ UIntArray = npt.NDArray[np.uint64]
 _UINT64 = 2**64
 
 
+def loop_module(dim: int, fitness: str | None = None) -> ModuleType:
+    """azdsl.search.loop bound to the VM for F = `dim` (and the registered fitness named):
+    a copy per F, VM and version of the kernels it inlines, so that Numba compiles and caches
+    it against exactly those."""
+    return _loop_module(dim, vm.vm_module(dim, fitness=fitness))
+
+
 @cache
-def loop_module(dim: int) -> ModuleType:
-    """azdsl.search.loop bound to the VM for F = `dim`: a copy per F, VM and version of the
-    kernels it inlines, so that Numba compiles and caches it against exactly those."""
-    vm_mod = vm.vm_module(dim)
+def _loop_module(dim: int, vm_mod: ModuleType) -> ModuleType:
     source = Path(searchloop.__file__).read_text(encoding="utf-8")
     inlined = dependency_stamp("azdsl.search.kernel", "azdsl.language.liveness",
                                "azdsl.language.rows", "azdsl.search.fec", "azdsl.limits")
@@ -69,7 +74,7 @@ def loop_module(dim: int) -> ModuleType:
     return module
 
 
-on_table_change(loop_module.cache_clear)  # user ops: another VM, so another loop module
+on_table_change(_loop_module.cache_clear)  # user ops: another VM, so another loop module
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,7 @@ class LoopSettings:
     memo_size: int
     hurdle: tuple[int, float, int] | None  # tasks, percentile, warmup
     budget_limits: tuple[float, ...] | None  # the train budget's cost limit per task
+    fitness: str | None = None  # a registered fitness's name (None: built in, by task kind)
 
 
 def budget_limits(baseline: Program, factor: float, num_train: list[int]) -> tuple[float, ...]:
@@ -118,7 +124,8 @@ class Engine:
         self.settings = settings
         self.keys = keys
         self.dim = tasks[0].dim
-        self.module = loop_module(self.dim)
+        check_tasks(settings.fitness, tasks)  # an npz file's kind is known only now
+        self.module = loop_module(self.dim, settings.fitness)
         self.t = op_tables()
         self.g = space_arrays(space)
         self.capacity = longest + 1  # rows per program: the longest it can be, and one spare

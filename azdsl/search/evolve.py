@@ -581,7 +581,8 @@ class Search:
         select_seed = seed64(self.seed, standing.experiment, _SELECT)
         simplified = simplify(candidate)
         select = evaluate(simplified, select_tasks, seed=select_seed, backend=self.backend,
-                          max_abs_error=self.config.max_abs_error).fitness
+                          max_abs_error=self.config.max_abs_error,
+                          fitness=self.config.fitness).fitness
         ancestry, first = standing.candidate_ancestry, standing.candidate_first
         record = {
             "experiment": standing.experiment + 1,
@@ -636,7 +637,7 @@ class Search:
             forget_every=fec.forget_every, probe=(fec.num_train, fec.num_valid),
             memo_size=fec.structural_cache_size,
             hurdle=(h.tasks, h.percentile, h.warmup) if h.enabled else None,
-            budget_limits=limits)
+            budget_limits=limits, fitness=config.fitness)
         initial = None
         if config.initial_population == "empty":
             initial = empty_program(self.mutation)
@@ -721,7 +722,8 @@ class Search:
         seed = final_seed(self.seed)
         simplified = simplify(self.chosen)
         evaluation = evaluate(simplified, tasks, seed=seed, backend=self.backend,
-                              max_abs_error=self.config.max_abs_error)
+                              max_abs_error=self.config.max_abs_error,
+                              fitness=self.config.fitness)
         self.final = {
             "fitness": evaluation.fitness,
             "task_fitness": list(evaluation.task_fitness),
