@@ -97,8 +97,9 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_ops_lists_every_op(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ops"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == len(OPS) + 1
-    for op, line in zip(OPS, lines[1:], strict=True):
+    assert lines[len(OPS) + 1:len(OPS) + 3] == [
+        "", "fitnesses ([search] fitness; default: by task kind):"]  # then the fitnesses
+    for op, line in zip(OPS, lines[1:len(OPS) + 1], strict=True):
         assert line.split()[0] == str(op.code)
         assert op.spelling() in line and op.doc in line
 

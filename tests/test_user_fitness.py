@@ -216,8 +216,13 @@ def test_the_command_line_loads_extensions(tmp_path: Path,
     program.write_text(FIRST_FEATURE + "def Learn():\n  v2 = softsign(v0)\n")
     assert main(["check", str(program)]) == 1  # the op is unknown without the extension
     capsys.readouterr()
+    assert main(["ops"]) == 0
+    listed = capsys.readouterr().out
+    assert "  accuracy   classification" in listed and "atan_mae" not in listed
     assert main(["ops", "--extension", extension]) == 0
-    assert "v = softsign(a)" in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert "v = softsign(a)" in listed
+    assert "  atan_mae   regression      1 - (2/pi) atan(mean absolute" in listed
     assert main(["check", str(program), "--extension", extension]) == 0
     assert "ok" in capsys.readouterr().out
     assert main(["run", str(program), "--extension", extension, "--backend", "interp",

@@ -1,5 +1,5 @@
 """`azdsl ops [--markdown] [--extension FILE]`: the op table (code, canonical spelling, kinds,
-doc); also the `--extension` option that ops, check and run share."""
+doc) and the fitnesses; also the `--extension` option that ops, check and run share."""
 
 from __future__ import annotations
 
@@ -56,4 +56,16 @@ def run(args: argparse.Namespace) -> int:
     widths = [max(len(r[i]) for r in [header, *table]) for i in range(3)]
     for r in [header, *table]:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)) + "  " + r[3])
+    print_fitnesses()
     return 0
+
+
+def print_fitnesses() -> None:
+    """The fitnesses a config's `[search] fitness` may name, built-in and registered."""
+    from azdsl.running.fitness import FITNESSES
+
+    print("\nfitnesses ([search] fitness; default: by task kind):")
+    named = [(f.name, " and ".join(f.kinds), f.description) for f in FITNESSES.values()]
+    width = [max(len(row[i]) for row in named) for i in range(2)]
+    for name, kinds_, description in named:
+        print(f"  {name.ljust(width[0])}  {kinds_.ljust(width[1])}  {description}")
