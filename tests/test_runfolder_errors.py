@@ -23,6 +23,7 @@ from support import SEARCH_TASKS, Capture, components, without_times
 from test_checkpoint_safety import State, contents, make_run, report, stopped_run
 
 from azdsl.cli import main
+from azdsl.commands._scale import read_settings
 from azdsl.runfolder import CHECKPOINT, CONFIG, PROGRESS, RUN
 from azdsl.scale.islands import Request, RunSpec
 from azdsl.scale.local_pool import START_TRIES, InlinePool, LocalPool
@@ -133,11 +134,15 @@ def test_island_settings_are_checked_and_named(tmp_path: Path,
     for data, expected in (({**good, "migrate_every": "x"}, "migrate_every: must be a whole"),
                            ({**good, "islands": 0}, "islands: 0 is out of range"),
                            ({**good, "format": "other"}, "not azdsl island settings"),
+                           ({**good, "version": 2}, "version 2 of the island settings"),
                            ([1], "not azdsl island settings")):
         file.write_text(json.dumps(data))
         status, err = resume(out, capsys)
         assert status == 1
         assert err.startswith(f"{ERROR}{file}: {expected}"), err
+    assert good["version"] == 1
+    file.write_text(json.dumps({k: v for k, v in good.items() if k != "version"}))
+    assert read_settings(out) == IslandSettings(2, 50, 1)  # written before the version key
 
 
 # ---- making a folder ----------------------------------------------------------------------------

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 ISLANDS = "islands.json"
 ISLANDS_FORMAT = "azdsl-islands"
+ISLANDS_VERSION = 1  # folders from before the key was written hold none: read as 1
 
 
 def add_arguments(parser: Any, *, new_run: bool) -> None:
@@ -72,8 +73,8 @@ def settings_files(settings: IslandSettings) -> dict[str, str]:
     """The files a new run folder holds for its island settings (none for one island)."""
     if settings.islands == 1:
         return {}
-    return {ISLANDS: json.dumps({"format": ISLANDS_FORMAT, **settings.to_json()},
-                                indent=2) + "\n"}
+    return {ISLANDS: json.dumps({"format": ISLANDS_FORMAT, "version": ISLANDS_VERSION,
+                                 **settings.to_json()}, indent=2) + "\n"}
 
 
 def read_settings(folder: Path) -> IslandSettings | None:
@@ -88,6 +89,10 @@ def read_settings(folder: Path) -> IslandSettings | None:
     data = read_json(file)
     if not isinstance(data, dict) or data.get("format") != ISLANDS_FORMAT:
         raise RunError(f"{file}: not azdsl island settings")
+    version = data.get("version", ISLANDS_VERSION)
+    if version != ISLANDS_VERSION or isinstance(version, bool):
+        raise RunError(f"{file}: version {version!r} of the island settings; this azdsl reads "
+                       f"version {ISLANDS_VERSION} (nothing was changed)")
     try:
         return IslandSettings.from_json(data, "")
     except StateError as exc:
