@@ -94,6 +94,16 @@ def test_the_fitness_is_what_numpy_computes_by_hand_on_every_backend(mae: Path) 
         assert atan_rmse.score(total, len(task.y_valid)) == value
     with pytest.raises(ConfigError, match="fitness 'accuracy' scores classification tasks"):
         evaluate(program, tasks, fitness="accuracy")
+    images = make_tasks(TaskSpec("projected", dim=4, num_tasks=2, num_train=20, num_valid=40,
+                                 seed=3))
+    accuracy = fitness_table.FITNESSES["accuracy"]
+    built_in = evaluate(program, images, backend="vm")
+    for task, value in zip(images, built_in.task_fitness, strict=True):
+        total = 0.0
+        for y, x in zip(task.y_valid, task.x_valid, strict=True):
+            total += accuracy.example(y, x[0])  # Predict's s1 is the first feature
+        assert accuracy.score(total, len(task.y_valid)) == value
+    assert min(built_in.task_fitness) > 0.0 and max(built_in.task_fitness) < 1.0
 
 
 def test_a_search_scores_with_it_records_it_and_resumes(tmp_path: Path, mae: Path) -> None:
