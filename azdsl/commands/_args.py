@@ -1,4 +1,5 @@
-"""The argparse value types the subcommands share (F, counts, seeds)."""
+"""What the subcommands share: argparse value types (F, counts, seeds) and the `--extension`
+option of ops, check and run."""
 
 from __future__ import annotations
 
@@ -33,3 +34,17 @@ def root_seed(text: str) -> int:
     if not 0 <= _integer(text, "an integer") < 2**63:
         raise argparse.ArgumentTypeError("the seed must be in [0, 2**63)")
     return int(text)
+
+
+def add_extension_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--extension", action="append", default=[], metavar="FILE_OR_MODULE",
+                   help="load an extension first (a .py file or a module name, as a config's "
+                   "[extensions] modules), so its ops, task kinds and fitnesses are known "
+                   "(repeatable)")
+
+
+def load_extension_option(args: argparse.Namespace) -> None:
+    """Import the `--extension` entries (relative paths from the current folder)."""
+    from azdsl.extend import load_extensions
+
+    load_extensions(args.extension)

@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from azdsl.commands._args import feature_size
-from azdsl.commands.ops import add_extension_option, load_extension_option
+from azdsl.commands._args import add_extension_option, feature_size, load_extension_option
 from azdsl.errors import SHOWN, AzdslError
 from azdsl.language.parse import parse, read_source
 from azdsl.limits import check_cells, check_memory, program_needs

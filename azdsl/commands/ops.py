@@ -1,11 +1,12 @@
 """`azdsl ops [--markdown] [--extension FILE]`: the op table (code, canonical spelling, kinds,
-doc) and the fitnesses; also the `--extension` option that ops, check and run share."""
+doc) and the fitnesses."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from azdsl.commands._args import add_extension_option, load_extension_option
 from azdsl.language.ops import OPS, Op
 
 
@@ -15,20 +16,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     add_extension_option(p)
     p.set_defaults(func=run)
-
-
-def add_extension_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--extension", action="append", default=[], metavar="FILE_OR_MODULE",
-                   help="load an extension first (a .py file or a module name, as a config's "
-                   "[extensions] modules), so its ops, task kinds and fitnesses are known "
-                   "(repeatable)")
-
-
-def load_extension_option(args: argparse.Namespace) -> None:
-    """Import the `--extension` entries (relative paths from the current folder)."""
-    from azdsl.extend import load_extensions
-
-    load_extensions(args.extension)
 
 
 def kinds(op: Op) -> str:

@@ -6,9 +6,13 @@ import argparse
 import sys
 from typing import Any
 
-from azdsl.commands._args import feature_size, positive
+from azdsl.commands._args import (
+    add_extension_option,
+    feature_size,
+    load_extension_option,
+    positive,
+)
 from azdsl.commands.fmt import read_source
-from azdsl.commands.ops import add_extension_option, load_extension_option
 from azdsl.errors import ConfigError
 from azdsl.language.parse import parse
 from azdsl.limits import MAX_CELLS
