@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from azdsl.language.ops import OPS
@@ -110,3 +111,16 @@ def run_search(config: Config, seed: int, backend: str = "vm") -> tuple[Search, 
     search = Search(config, seed, backend, hooks)
     search.run()
     return search, hooks
+
+
+def evolved_run_folder(folder: Path, config_text: str, seed: int) -> Path:
+    """The run folder folder/run of a quiet one-island `azdsl evolve` of `config_text`
+    (written as folder/exp.toml)."""
+    from azdsl.cli import main
+
+    config = folder / "exp.toml"
+    config.write_text(config_text)
+    out = folder / "run"
+    assert main(["evolve", str(config), "--out", str(out), "--seed", str(seed), "--quiet",
+                 "--islands", "1"]) == 0
+    return out

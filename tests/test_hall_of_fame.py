@@ -6,11 +6,17 @@ import json
 from pathlib import Path
 
 import pytest
-from support import SEARCH_TASKS, components, held_out_tasks, population, without_times
+from support import (
+    SEARCH_TASKS,
+    components,
+    evolved_run_folder,
+    held_out_tasks,
+    population,
+    without_times,
+)
 
 import azdsl
 from azdsl import state as st
-from azdsl.cli import main
 from azdsl.language.parse import parse
 from azdsl.language.simplify import canonical_key, live_parts
 from azdsl.search import hall_of_fame as hof
@@ -70,11 +76,7 @@ def test_merge_keeps_the_better_of_equal_programs_and_is_idempotent() -> None:
 
 
 def test_the_run_folder_keeps_it_and_the_report_prints_the_front(tmp_path: Path) -> None:
-    config = tmp_path / "exp.toml"
-    config.write_text(TEXT)
-    out = tmp_path / "run"
-    assert main(["evolve", str(config), "--out", str(out), "--seed", "13", "--quiet",
-                 "--islands", "1"]) == 0
+    out = evolved_run_folder(tmp_path, TEXT, 13)
     document = json.loads((out / "hall_of_fame.json").read_text())
     assert (document["format"], document["version"]) == ("azdsl-hall-of-fame", 1)
     expected = azdsl.evolve(TEXT, seed=13).hall_of_fame

@@ -13,7 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import SEARCH_TASKS, Capture, budget, components, held_out_tasks, without_times
+from support import (
+    SEARCH_TASKS,
+    Capture,
+    budget,
+    components,
+    evolved_run_folder,
+    held_out_tasks,
+    without_times,
+)
 
 from azdsl.cli import main
 from azdsl.errors import ConfigError
@@ -126,11 +134,7 @@ def test_a_search_scores_with_it_records_it_and_resumes(tmp_path: Path, mae: Pat
 
 
 def test_a_run_folder_keeps_it_and_reloads_the_extension(tmp_path: Path, mae: Path) -> None:
-    config = tmp_path / "exp.toml"
-    config.write_text(CONFIG)
-    out = tmp_path / "run"
-    assert main(["evolve", str(config), "--out", str(out), "--seed", "2", "--quiet",
-                 "--islands", "1"]) == 0
+    out = evolved_run_folder(tmp_path, CONFIG, 2)
     report = json.loads((out / "report.json").read_text())
     restore(snapshot()._replace(fitnesses=fitness_table.BUILTIN_FITNESSES, loaded=()))
     assert "mae" not in fitness_table.FITNESSES  # forgotten: resuming must load it again
