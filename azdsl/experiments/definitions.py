@@ -172,6 +172,11 @@ EXPERIMENTS.update({e.name: e for e in (
               (("search_tasks.num_tasks", 30),)),
          Cell("digits-hard-search-pairs", "images_from_empty.toml",
               (("search_tasks.pairs", HARD_SEARCH_PAIRS),)),
+         # both remedies, and 4.2 times the validation labels of the shipped search tasks
+         # for 2.4 times the steps: 24 tasks on the hard pairs, each split in halves
+         Cell("digits-hard-many-labels", "images_from_empty.toml",
+              (("search_tasks.pairs", HARD_SEARCH_PAIRS), ("search_tasks.num_tasks", 24),
+               ("search_tasks.num_train", 175), ("search_tasks.num_valid", 175))),
          # the same 40,000,000 individuals as 20 experiments of 2,000,000: the search stops
          # rising after 0.4-1.4M, and the select tasks choose among more candidates
          Cell("digits-20-experiments", "images_from_empty.toml",
