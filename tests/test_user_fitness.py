@@ -26,7 +26,7 @@ from support import (
 from azdsl.cli import main
 from azdsl.errors import ConfigError
 from azdsl.extend import load_extensions, register_fitness, restore, snapshot
-from azdsl.language.parse import parse
+from azdsl.language.parse import parse, parse_file
 from azdsl.runfolder import RunFolder, open_search
 from azdsl.running import fitness as fitness_table
 from azdsl.running.evaluate import evaluate
@@ -250,6 +250,24 @@ def test_the_command_line_loads_extensions(tmp_path: Path,
         / len(t.y_valid)) for t in tasks]
     assert expected == sum(hand) / 2
     assert np.isfinite(printed)
+
+
+def test_run_scores_on_a_task_kind_an_extension_registers(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    extension = str(EXAMPLES / "softsign_ops.py")
+    linear_sgd = str(EXAMPLES / "linear_sgd.az")
+    assert main(["run", linear_sgd, "--task", "softsign_teacher", "--tasks", "2"]) == 1
+    assert ("--task 'softsign_teacher': no such task family; the known ones are linear, "
+            "affine" in capsys.readouterr().err)  # unknown until the extension is loaded
+    assert main(["run", linear_sgd, "--task", "softsign_teacher", "--tasks", "2",
+                 "--extension", extension, "--backend", "interp"]) == 0
+    printed = float(capsys.readouterr().out.split()[1])
+    tasks = make_tasks(TaskSpec("softsign_teacher", num_tasks=2))
+    assert printed == evaluate(parse_file(linear_sgd), tasks).fitness
+    assert main(["run", linear_sgd, "--task", "softsign_teacher", "--extension", extension,
+                 "--kind", "classification"]) == 1
+    assert ("--kind is for --task npz; softsign_teacher tasks are always regression"
+            in capsys.readouterr().err)
 
 
 def test_compare_and_ablate_score_with_the_configs_fitness(

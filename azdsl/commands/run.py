@@ -16,7 +16,14 @@ from azdsl.commands.fmt import read_source
 from azdsl.errors import ConfigError
 from azdsl.language.parse import parse
 from azdsl.limits import MAX_CELLS
-from azdsl.running.tasks import CLASSIFICATION, NPZ_ONE_TASK, REGRESSION, TaskSpec, make_tasks
+from azdsl.running.tasks import (
+    CLASSIFICATION,
+    NPZ_ONE_TASK,
+    REGRESSION,
+    USER_TASK_KINDS,
+    TaskSpec,
+    make_tasks,
+)
 
 # Image data sets run as projected binary classification tasks (docs/semantics.md).
 _IMAGE_TASKS = ("digits", "cifar10", "mnist", "fashion_mnist")
@@ -30,8 +37,10 @@ def register(subparsers: Any) -> None:
         "semantics`) and print its fitness: the mean over tasks of 1 - (2/pi) atan(RMSE) for "
         "regression, accuracy for classification, or of the fitness --fitness names.")
     p.add_argument("file", metavar="FILE", help="the .az program (`-` reads stdin)")
-    p.add_argument("--task", choices=TASK_CHOICES, default="linear",
-                   help="task family (image data sets give projected binary tasks)")
+    # Any name: a kind an --extension registers is known only once it is loaded.
+    p.add_argument("--task", default="linear", metavar="KIND",
+                   help=f"task family: {', '.join(TASK_CHOICES)} (image data sets give "
+                   "projected binary tasks), or one an --extension registers (default linear)")
     p.add_argument("--dim", type=feature_size, metavar="F",
                    help="feature size (default 4; 16 for image tasks; the file's for npz)")
     p.add_argument("--tasks", type=positive, metavar="N",
@@ -81,11 +90,26 @@ def _check_memory(needs: dict[Any, int], allowed: tuple[int, int, int]) -> None:
                 f"({kind.prefix}0..{kind.prefix}{needs[kind] - 1}) but --memory allows {limit}")
 
 
+def _task_label(task: str) -> str | None:
+    """How `task`'s labels score (None: the npz file says); a ConfigError naming every
+    known kind if there is no such task family."""
+    if task in USER_TASK_KINDS:
+        return USER_TASK_KINDS[task].label
+    if task not in TASK_CHOICES:
+        known = ", ".join((*TASK_CHOICES, *USER_TASK_KINDS))
+        raise ConfigError(f"--task {task!r}: no such task family; the known ones are {known} "
+                          "(an --extension may register more)")
+    if task == "npz":
+        return None
+    return CLASSIFICATION if task in _IMAGE_TASKS else REGRESSION
+
+
 def run(args: argparse.Namespace) -> int:
     from azdsl import limits
     from azdsl.running.evaluate import evaluate
 
     load_extension_option(args)  # before parsing: the program may use their ops
+    label = _task_label(args.task)
     source = read_source(args.file)
     program = parse(source, args.file, args.dim)
     limits.check_cells(program, source, args.file)
@@ -103,8 +127,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         spec = TaskSpec(kind=args.task)
     if args.kind is not None and args.task != "npz":
-        raise ConfigError(f"--kind is for --task npz; {args.task} tasks are always "
-                          f"{CLASSIFICATION if args.task in _IMAGE_TASKS else REGRESSION}")
+        raise ConfigError(f"--kind is for --task npz; {args.task} tasks are always {label}")
     num_tasks = args.tasks or (1 if args.task == "npz" else 10)
     spec = TaskSpec(**{**spec.__dict__, "dim": args.dim, "num_tasks": num_tasks,
                        "num_train": args.train, "num_valid": args.valid, "epochs": args.epochs,

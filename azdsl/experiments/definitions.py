@@ -129,13 +129,18 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
 )}
 
 
+# Two of adapt's task variants: 20 training examples seen 20 times; 25 seen once.
+FEW_EXAMPLES: tuple[tuple[str, Any], ...] = (("num_train", 20), ("epochs", 20))
+FAST_TRAINING: tuple[tuple[str, Any], ...] = (("num_train", 25),)
+
+
 def _adapt_cells() -> tuple[Cell, ...]:
     """The task variants of the adaptation experiment, each searched as images_from_empty.toml
     is: only the three task tables differ (the same keys in each)."""
     variants = (
         ("standard", ()),
-        ("few-examples", (("num_train", 20), ("epochs", 20))),
-        ("fast-training", (("num_train", 25),)),
+        ("few-examples", FEW_EXAMPLES),
+        ("fast-training", FAST_TRAINING),
         ("mnist", (("dataset", "mnist"),)),
     )
     return tuple(Cell(name, "images_from_empty.toml", in_every_task_table(keys), problem=name)
@@ -177,6 +182,18 @@ EXPERIMENTS.update({e.name: e for e in (
          Cell("digits-hard-many-labels", "images_from_empty.toml",
               (("search_tasks.pairs", HARD_SEARCH_PAIRS), ("search_tasks.num_tasks", 24),
                ("search_tasks.num_train", 175), ("search_tasks.num_valid", 175))),
+         # adapt's few-examples and fast-training tasks, whose search tasks validate on 300
+         # examples instead of 100 (3,000 labels): where tuned logistic regression is
+         # weakest, with search tasks that rank learners as the held-out ones do
+         Cell("few-examples-many-labels", "images_from_empty.toml",
+              (*in_every_task_table(FEW_EXAMPLES), ("search_tasks.num_valid", 300))),
+         Cell("fast-training-many-labels", "images_from_empty.toml",
+              (*in_every_task_table(FAST_TRAINING), ("search_tasks.num_valid", 300))),
+         # the same 3,000 labels as 40 search tasks of 75: more pairs and projections, so
+         # that no fixed function of the features suits them all
+         Cell("fast-training-40-tasks", "images_from_empty.toml",
+              (*in_every_task_table(FAST_TRAINING), ("search_tasks.num_tasks", 40),
+               ("search_tasks.num_valid", 75))),
          # the same 40,000,000 individuals as 20 experiments of 2,000,000: the search stops
          # rising after 0.4-1.4M, and the select tasks choose among more candidates
          Cell("digits-20-experiments", "images_from_empty.toml",
