@@ -53,7 +53,10 @@ def cell_config(cell: Cell, budget_scale: float = 1.0) -> CellConfig:
     data = tomllib.loads(text)
     changes: dict[str, Any] = dict(cell.overrides)
     if budget_scale != 1.0:
-        budget = data.get("budget", {})
+        # the cell's own budget, where it overrides the file's, is the one scaled
+        budget = {**data.get("budget", {}),
+                  **{k.removeprefix("budget."): v for k, v in changes.items()
+                     if k.startswith("budget.")}}
         for key in SCALED:
             value = budget.get(key)
             if value:  # 0 (no limit) stays 0; a limit stays at least 1
