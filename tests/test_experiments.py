@@ -82,9 +82,11 @@ def test_every_shipped_experiment_runs_and_writes_its_tables(
     document = json.loads((out / RESULTS_JSON).read_text())
     assert (document["format"], document["version"]) == ("azdsl-experiment-results", 1)
     assert [c["cell"] for c in document["cells"]] == [c.name for c in experiment.cells]
-    for cell in document["cells"]:
+    for cell, shipped in zip(document["cells"], experiment.cells, strict=True):
         assert (cell["finished"], cell["runs"]) == (1, 1)
-        assert cell["budget"]["max_individuals"] == INDIVIDUALS
+        # INDIVIDUALS, scaled from the cell's own budget where it sets one
+        assert cell["budget"]["max_individuals"] == round(
+            budget(shipped, 1.0)["max_individuals"] * scale_for(experiment))
         (record,) = cell["seeds"]
         assert record["status"] == "finished" and record["success"] in (True, False)
         assert record["cpu_seconds"] > 0 and record["individuals"] > 0
