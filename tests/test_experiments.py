@@ -114,10 +114,9 @@ def test_a_cell_is_an_ordinary_run_folder_with_its_overrides(
     assert config.text.startswith("# examples/fig4_linear_full.toml as `azdsl experiment`")
     assert tomllib.loads(toml_text(data)) == data
     # a cell that sets its own budget has that budget scaled, not its file's
-    own = Experiment("t", "test", "nothing", (Cell("c", "images_from_empty.toml", (
-        ("budget.max_individuals", 2_000),)),), SelectAbove(0.9999), (1,))
-    assert tomllib.loads(cell_config(own.cells[0], 0.5).text)["budget"]["max_individuals"] == 1_000
-    assert budget(own.cells[0], 0.5)["max_individuals"] == 1_000
+    own = Cell("c", "images_from_empty.toml", (("budget.max_individuals", 2_000),))
+    assert tomllib.loads(cell_config(own, 0.5).text)["budget"]["max_individuals"] == 1_000
+    assert budget(own, 0.5)["max_individuals"] == 1_000
     # a cell without changes runs its shipped file as it is, comments included
     plain = cell_config(fig4.cell("linear-full-evolution"))
     assert plain.text == plain.source.read_text()

@@ -18,6 +18,7 @@ from azdsl.language.parse import parse
 from azdsl.limits import MAX_CELLS
 from azdsl.running.tasks import (
     CLASSIFICATION,
+    DATASETS,
     NPZ_ONE_TASK,
     REGRESSION,
     USER_TASK_KINDS,
@@ -26,7 +27,7 @@ from azdsl.running.tasks import (
 )
 
 # Image data sets run as projected binary classification tasks (docs/semantics.md).
-_IMAGE_TASKS = ("digits", "cifar10", "mnist", "fashion_mnist")
+_IMAGE_TASKS = DATASETS
 TASK_CHOICES = ("linear", "affine", "nonlinear", *_IMAGE_TASKS, "npz")
 
 
